@@ -1,0 +1,5 @@
+//! Analysis of run records: failure signatures, statistics, and campaign summaries.
+
+pub mod signature;
+pub mod stats;
+pub mod summary;

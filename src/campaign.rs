@@ -1,0 +1,212 @@
+//! The campaign coordinator: prepares the output directory, drives the runner, and for each
+//! finished run computes its signature, archives its output, tallies it and feeds the sinks.
+//! Commands built on the runner (`run`, `demo`, later `verify` and `hunt`) all go through here.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+
+use crate::analysis::signature::signature_for;
+use crate::analysis::summary::{Summary, SummaryContext, Tally};
+use crate::record::{RunRecord, Verdict};
+use crate::runner::spawn::CommandTemplate;
+use crate::runner::{self, Flow, Notice, Observer, Progress, RunnerOptions, StopReason};
+use crate::sink::archive::Archive;
+use crate::sink::Sink;
+use crate::spec::CampaignSpec;
+
+/// Options of a campaign that do not change what is run.
+pub struct CampaignOptions {
+    /// Sinks besides the archive (progress, event log...).
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// The flakehunt binary, started as the guard process (None: no guard).
+    pub guard_exe: Option<PathBuf>,
+}
+
+/// What a finished campaign hands back.
+#[derive(Debug)]
+pub struct CampaignResult {
+    /// The summary, also written to `summary.json` in the output directory.
+    pub summary: Summary,
+    /// Set when a run could not be started (the campaign stopped early).
+    pub spawn_error: Option<String>,
+}
+
+/// A new campaign id: UTC start time plus a random suffix, sortable and unique enough.
+pub fn new_campaign_id() -> String {
+    let now = SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now).to_string();
+    let compact: String = stamp
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect::<String>()
+        .replace('T', "-");
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mix = xxhash_rust::xxh3::xxh3_64(
+        &[nanos.to_le_bytes(), std::process::id().to_le_bytes()].concat(),
+    );
+    format!("{compact}-{:04x}", mix & 0xffff)
+}
+
+/// Create the campaign's output directory and its spill directory, or explain why not.
+pub fn prepare_out_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create output directory {} (choose another with --out)",
+            dir.display()
+        )
+    })?;
+    let spill = dir.join(".spill");
+    std::fs::create_dir_all(&spill)
+        .and_then(|()| {
+            let probe = spill.join(".write-test");
+            std::fs::write(&probe, b"")?;
+            std::fs::remove_file(&probe)
+        })
+        .with_context(|| {
+            format!(
+                "output directory {} is not writable (choose another with --out)",
+                dir.display()
+            )
+        })?;
+    Ok(spill)
+}
+
+/// Run a campaign to its end and summarise it.
+pub fn run_campaign(
+    spec: &CampaignSpec,
+    template: &CommandTemplate,
+    options: CampaignOptions,
+) -> Result<CampaignResult> {
+    if spec.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let spill_dir = prepare_out_dir(&spec.out_dir)?;
+    let command: Vec<String> = spec
+        .command
+        .iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let started_at = SystemTime::now();
+    let mut coordinator = Coordinator {
+        archive: Archive::new(
+            spec.out_dir.clone(),
+            spec.id.clone(),
+            command.clone(),
+            spec.keep_passing,
+        ),
+        sinks: options.sinks,
+        tally: Tally::new(),
+        error: None,
+        kept: Vec::new(),
+    };
+    let runner_options = RunnerOptions {
+        guard_exe: options.guard_exe,
+        spill_dir: spill_dir.clone(),
+        tick: std::time::Duration::from_millis(200),
+    };
+    let outcome = runner::execute(spec, template, &runner_options, &mut coordinator)?;
+    if let Some(error) = coordinator.error.take() {
+        return Err(error);
+    }
+    // Empty after a clean campaign; a leftover means a run's output could not be archived.
+    let _ = std::fs::remove_dir(&spill_dir);
+    let still_kept = coordinator
+        .kept
+        .iter()
+        .copied()
+        .filter(|pid| process_alive(*pid))
+        .collect();
+    let summary = coordinator.tally.summary(SummaryContext {
+        campaign: spec.id.clone(),
+        command,
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        elapsed: outcome.elapsed,
+        stop_reason: outcome.stop_reason.describe(),
+        interrupted: outcome.stop_reason == StopReason::Interrupted,
+        cancelled: outcome.cancelled,
+        out_dir: spec.out_dir.clone(),
+        still_kept,
+    });
+    for sink in &mut coordinator.sinks {
+        sink.finished(&summary)?;
+    }
+    let summary_path = spec.out_dir.join("summary.json");
+    let json = serde_json::to_vec_pretty(&summary).context("could not encode the summary")?;
+    std::fs::write(&summary_path, json)
+        .with_context(|| format!("could not write {}", summary_path.display()))?;
+    let spawn_error = match outcome.stop_reason {
+        StopReason::SpawnFailed(error) => Some(error),
+        _ => None,
+    };
+    Ok(CampaignResult {
+        summary,
+        spawn_error,
+    })
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    pid <= i32::MAX as u32 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
+struct Coordinator {
+    archive: Archive,
+    sinks: Vec<Box<dyn Sink>>,
+    tally: Tally,
+    /// First error of a sink; stops the campaign and is returned at the end.
+    error: Option<anyhow::Error>,
+    kept: Vec<u32>,
+}
+
+impl Coordinator {
+    fn handle(&mut self, mut record: RunRecord) -> Result<()> {
+        if record.verdict != Verdict::Pass {
+            record.signature = Some(signature_for(
+                &record.outcome_label(),
+                record.digest.telling_line.as_deref(),
+                &record.digest.tail_lines,
+            ));
+        }
+        if let crate::record::Termination::TimedOutKept { pid } = record.termination {
+            self.kept.push(pid);
+        }
+        self.archive.store(&mut record)?;
+        self.tally.add(&record);
+        for sink in &mut self.sinks {
+            sink.run_finished(&record, &self.tally)?;
+        }
+        Ok(())
+    }
+}
+
+impl Observer for Coordinator {
+    fn run_finished(&mut self, record: RunRecord, _progress: &Progress) -> Flow {
+        if self.error.is_some() {
+            return Flow::Stop;
+        }
+        match self.handle(record) {
+            Ok(()) => Flow::Continue,
+            Err(error) => {
+                self.error = Some(error);
+                Flow::Stop
+            }
+        }
+    }
+
+    fn tick(&mut self, progress: &Progress) {
+        for sink in &mut self.sinks {
+            sink.tick(progress, &self.tally);
+        }
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        for sink in &mut self.sinks {
+            sink.notice(&notice);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Command-line definitions (clap), one file per subcommand. Each subcommand turns its arguments
+//! into library calls and returns an exit status; nothing else lives here.
+
+pub mod demo;
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status: no failures.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: at least one failure.
+pub const EXIT_FAILURES: i32 = 1;
+/// Exit status: usage or setup error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Hunt intermittent failures: rerun a command in parallel, keep every failure, cluster
+/// failures by signature and report the failure rate with an honest interval.
+#[derive(Debug, Parser)]
+#[command(name = "flakehunt", version, about, long_about = None)]
+#[command(propagate_version = true, arg_required_else_help = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rerun a command until a stop rule is reached, keeping every failure.
+    Run(run::RunArgs),
+    /// Hunt the built-in racy example (a Linux analogue of Go issue 45638).
+    Demo(demo::DemoArgs),
+    /// Internal: the guard process that cleans up if flakehunt is killed.
+    #[command(name = "__guard", hide = true)]
+    Guard,
+    /// Internal: the demo's racy program.
+    #[command(name = "__demo-child", hide = true)]
+    DemoChild,
+    /// Internal: the demo's driver, which runs the racy program once.
+    #[command(name = "__demo-driver", hide = true)]
+    DemoDriver,
+}
+
+/// Run the parsed command line; returns the process exit status.
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => run::execute(args),
+        Command::Demo(args) => demo::execute(args),
+        Command::Guard => Ok(crate::runner::guard::guard_main()),
+        Command::DemoChild => Ok(crate::demo::racy::child_main()),
+        Command::DemoDriver => {
+            let exe = std::env::current_exe()
+                .map_err(|error| anyhow::anyhow!("cannot find the flakehunt binary: {error}"))?;
+            Ok(crate::demo::racy::driver_main(&exe))
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The flakehunt binary: parse the command line, dispatch, map errors to exit statuses.
+
+use clap::Parser;
+use flakehunt::cli::{self, Cli, EXIT_USAGE};
+
+fn main() {
+    let cli = Cli::parse();
+    let status = match cli::dispatch(cli) {
+        Ok(status) => status,
+        Err(error) => {
+            eprintln!("flakehunt: error: {error:#}");
+            EXIT_USAGE
+        }
+    };
+    std::process::exit(status);
+}

@@ -1,0 +1,305 @@
+//! Run records: what happened in one run. The one currency every later stage (sinks, store,
+//! analysis, reports) consumes.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::analysis::signature::Signature;
+
+/// How the process of a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Termination {
+    /// The process exited by itself with this code.
+    Exited {
+        /// Exit code.
+        code: i32,
+    },
+    /// The process was killed by a signal it did not send itself on our behalf.
+    Signaled {
+        /// Signal number.
+        signal: i32,
+        /// Whether the kernel wrote a core dump.
+        core_dumped: bool,
+    },
+    /// The run exceeded its time limit and was signalled by flakehunt.
+    TimedOut {
+        /// The first signal sent to the process group.
+        signal_sent: i32,
+        /// Whether it survived the grace period and had to be SIGKILLed.
+        killed_after_grace: bool,
+    },
+    /// The run exceeded its time limit and was left running for a debugger.
+    TimedOutKept {
+        /// Pid of the process left running.
+        pid: u32,
+    },
+}
+
+impl Termination {
+    /// Short human label, also the first part of a failure signature (`exit 1`, `signal SIGSEGV`).
+    pub fn label(&self) -> String {
+        match *self {
+            Termination::Exited { code } => format!("exit {code}"),
+            Termination::Signaled { signal, .. } => format!("signal {}", signal_name(signal)),
+            Termination::TimedOut { signal_sent, .. } => {
+                format!("timeout ({})", signal_name(signal_sent))
+            }
+            Termination::TimedOutKept { .. } => "timeout (kept running)".to_string(),
+        }
+    }
+
+    /// True for a clean exit with status 0.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Termination::Exited { code: 0 })
+    }
+}
+
+/// Why a run counts as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// Non-zero exit code.
+    Exit,
+    /// Killed by a signal.
+    Signal,
+    /// Exceeded the time limit.
+    Timeout,
+    /// Exited 0 but its output matched `--fail-if`.
+    OutputMatch,
+}
+
+impl FailureKind {
+    /// Every kind, in display order.
+    pub const ALL: [FailureKind; 4] = [
+        FailureKind::Exit,
+        FailureKind::Signal,
+        FailureKind::Timeout,
+        FailureKind::OutputMatch,
+    ];
+
+    /// Stable name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Exit => "exit",
+            FailureKind::Signal => "signal",
+            FailureKind::Timeout => "timeout",
+            FailureKind::OutputMatch => "output-match",
+        }
+    }
+}
+
+/// The verdict on one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "kind", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The run passed.
+    Pass,
+    /// The run failed.
+    Fail(FailureKind),
+    /// The run failed but its output matched `--ignore`.
+    Ignored(FailureKind),
+}
+
+impl Verdict {
+    /// True for [`Verdict::Fail`].
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Verdict::Fail(_))
+    }
+}
+
+/// Output facts gathered while capturing, so analysis never rereads large logs.
+#[derive(Debug, Clone, Default)]
+pub struct OutputDigest {
+    /// Total bytes the run wrote (both streams).
+    pub total_bytes: u64,
+    /// The first line that looks like it explains a failure (capped in length).
+    pub telling_line: Option<Vec<u8>>,
+    /// The last few non-empty lines (capped in length).
+    pub tail_lines: Vec<Vec<u8>>,
+    /// The first line matching `--fail-if`, if any.
+    pub fail_if_match: Option<Vec<u8>>,
+    /// Whether any line matched `--ignore`.
+    pub ignore_matched: bool,
+}
+
+/// Where a run's output lives once captured.
+#[derive(Debug)]
+pub enum OutputStore {
+    /// All output fits in memory.
+    Memory {
+        /// Combined output in arrival order.
+        bytes: Vec<u8>,
+        /// Stream segments: (length, stream) in order.
+        segments: Vec<(u64, crate::record::Stream)>,
+    },
+    /// Output spilled to files in the campaign's spill directory.
+    Spilled {
+        /// Combined output in arrival order.
+        log: PathBuf,
+        /// Stream map file (`offset length stream` per line).
+        streams: PathBuf,
+    },
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// Name used in stream maps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Files a run's output was saved to.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedOutput {
+    /// Raw combined output.
+    pub log: PathBuf,
+    /// Stream map of the log.
+    pub streams: PathBuf,
+    /// Metadata JSON.
+    pub meta: PathBuf,
+}
+
+/// Everything known about one finished run.
+#[derive(Debug)]
+pub struct RunRecord {
+    /// 0-based run index (the `FLAKEHUNT_RUN` the run saw).
+    pub index: u64,
+    /// Pid of the run's main process (also its process group id).
+    pub pid: u32,
+    /// Wall-clock start.
+    pub started_at: SystemTime,
+    /// Time from spawn to exit (or to the timeout decision for kept runs).
+    pub duration: Duration,
+    /// How the process ended.
+    pub termination: Termination,
+    /// Pass, fail or ignored.
+    pub verdict: Verdict,
+    /// Output facts.
+    pub digest: OutputDigest,
+    /// Captured output, until archived or discarded.
+    pub output: Option<OutputStore>,
+    /// Processes outside the run's process group held its output pipes open after it ended.
+    pub leaked_pipes: bool,
+    /// Failure signature (set by analysis for failed and ignored runs).
+    pub signature: Option<Signature>,
+    /// Where its output was saved, if it was.
+    pub saved: Option<SavedOutput>,
+}
+
+impl RunRecord {
+    /// The label used in signatures: the termination, or the output match that failed it.
+    pub fn outcome_label(&self) -> String {
+        match (&self.verdict, &self.digest.fail_if_match) {
+            (Verdict::Fail(FailureKind::OutputMatch), Some(_)) => "output matched --fail-if".into(),
+            _ => self.termination.label(),
+        }
+    }
+}
+
+/// Name of a signal number (`SIGSEGV`), or `signal N` for unknown numbers.
+pub fn signal_name(signal: i32) -> String {
+    match signal_name_static(signal) {
+        Some(name) => name.to_string(),
+        None => format!("SIG{signal}"),
+    }
+}
+
+fn signal_name_static(signal: i32) -> Option<&'static str> {
+    SIGNALS
+        .iter()
+        .find(|(_, number)| *number == signal)
+        .map(|(name, _)| *name)
+}
+
+/// Signal number for a name like `SIGQUIT`, `quit` or `3`.
+pub fn parse_signal(text: &str) -> Option<i32> {
+    let trimmed = text.trim();
+    if let Ok(number) = trimmed.parse::<i32>() {
+        return (1..=64).contains(&number).then_some(number);
+    }
+    let upper = trimmed.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    SIGNALS
+        .iter()
+        .find(|(candidate, _)| *candidate == name)
+        .map(|(_, number)| *number)
+}
+
+const SIGNALS: &[(&str, i32)] = &[
+    ("SIGHUP", libc::SIGHUP),
+    ("SIGINT", libc::SIGINT),
+    ("SIGQUIT", libc::SIGQUIT),
+    ("SIGILL", libc::SIGILL),
+    ("SIGTRAP", libc::SIGTRAP),
+    ("SIGABRT", libc::SIGABRT),
+    ("SIGBUS", libc::SIGBUS),
+    ("SIGFPE", libc::SIGFPE),
+    ("SIGKILL", libc::SIGKILL),
+    ("SIGUSR1", libc::SIGUSR1),
+    ("SIGSEGV", libc::SIGSEGV),
+    ("SIGUSR2", libc::SIGUSR2),
+    ("SIGPIPE", libc::SIGPIPE),
+    ("SIGALRM", libc::SIGALRM),
+    ("SIGTERM", libc::SIGTERM),
+    ("SIGCHLD", libc::SIGCHLD),
+    ("SIGCONT", libc::SIGCONT),
+    ("SIGSTOP", libc::SIGSTOP),
+    ("SIGTSTP", libc::SIGTSTP),
+    ("SIGTTIN", libc::SIGTTIN),
+    ("SIGTTOU", libc::SIGTTOU),
+    ("SIGURG", libc::SIGURG),
+    ("SIGXCPU", libc::SIGXCPU),
+    ("SIGXFSZ", libc::SIGXFSZ),
+    ("SIGVTALRM", libc::SIGVTALRM),
+    ("SIGPROF", libc::SIGPROF),
+    ("SIGWINCH", libc::SIGWINCH),
+    ("SIGIO", libc::SIGIO),
+    ("SIGSYS", libc::SIGSYS),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_round_trip() {
+        assert_eq!(parse_signal("SIGQUIT"), Some(libc::SIGQUIT));
+        assert_eq!(parse_signal("quit"), Some(libc::SIGQUIT));
+        assert_eq!(parse_signal("abrt"), Some(libc::SIGABRT));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
+        assert_eq!(signal_name(40), "SIG40");
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(Termination::Exited { code: 3 }.label(), "exit 3");
+        let timed_out = Termination::TimedOut {
+            signal_sent: libc::SIGQUIT,
+            killed_after_grace: true,
+        };
+        assert_eq!(timed_out.label(), "timeout (SIGQUIT)");
+    }
+}

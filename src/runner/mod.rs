@@ -1,0 +1,772 @@
+//! The runner: spawns runs in parallel, times them, captures their output, enforces timeouts and
+//! stop rules, and hands each finished run to an [`Observer`] as a [`RunRecord`].
+//!
+//! One thread drives everything through a `poll(2)` loop over each run's output pipes and pidfd
+//! plus an interrupt pipe, so no run's state is shared between threads and a Ctrl-C is handled
+//! like any other event. Every run leads its own process group; anything that ends a run ends the
+//! whole group.
+
+pub mod capture;
+pub mod guard;
+pub mod interrupt;
+pub mod spawn;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use rustix::process::{waitid, WaitId, WaitIdOptions};
+
+use crate::record::{FailureKind, OutputDigest, RunRecord, Stream, Termination, Verdict};
+use crate::spec::{CampaignSpec, OnTimeout, OutputRules};
+use capture::Capture;
+use guard::Guard;
+use interrupt::Interrupts;
+use spawn::{signal_group, spawn, CommandTemplate};
+
+/// How long output pipes may stay open after a run's process group is gone before flakehunt
+/// stops waiting for them (a process that left the group still holds them).
+const LEAK_GRACE: Duration = Duration::from_millis(250);
+/// Reads per pipe per wake-up, so one flooding run cannot starve the others.
+const READS_PER_WAKE: usize = 16;
+
+/// Settings of the runner that are not part of the campaign's meaning.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// The flakehunt binary to start as the guard process; None runs without one (tests).
+    pub guard_exe: Option<PathBuf>,
+    /// Directory for output that outgrows memory (same filesystem as the output directory).
+    pub spill_dir: PathBuf,
+    /// How often [`Observer::tick`] is called.
+    pub tick: Duration,
+}
+
+/// What the observer wants after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// Stop launching runs and cancel those in flight.
+    Stop,
+}
+
+/// Why a campaign stopped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// All `--runs` finished.
+    RunsDone,
+    /// The `--duration` budget ran out.
+    Duration,
+    /// `--max-failures` was reached.
+    MaxFailures,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Interrupted,
+    /// The observer asked to stop.
+    Observer,
+    /// A run could not be started.
+    SpawnFailed(String),
+}
+
+impl StopReason {
+    /// Human phrase for summaries.
+    pub fn describe(&self) -> String {
+        match self {
+            StopReason::RunsDone => "all runs finished".into(),
+            StopReason::Duration => "duration reached".into(),
+            StopReason::MaxFailures => "max failures reached".into(),
+            StopReason::Interrupted => "interrupted".into(),
+            StopReason::Observer => "stop condition met".into(),
+            StopReason::SpawnFailed(error) => format!("a run could not be started: {error}"),
+        }
+    }
+}
+
+/// A snapshot of the campaign for progress display.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Time since the campaign started.
+    pub elapsed: Duration,
+    /// Runs started.
+    pub launched: u64,
+    /// Runs finished with a record.
+    pub finished: u64,
+    /// Runs that failed.
+    pub failures: u64,
+    /// Runs in flight.
+    pub active: usize,
+}
+
+/// Something worth telling the user while the campaign runs.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A timed-out run was left running for a debugger.
+    KeptRunning {
+        /// Run index.
+        index: u64,
+        /// Pid to attach to.
+        pid: u32,
+    },
+    /// The campaign stops; in-flight runs are being cancelled.
+    Stopping(StopReason),
+    /// Only kept runs remain; the campaign waits for them to exit.
+    WaitingForKept {
+        /// Their pids.
+        pids: Vec<u32>,
+    },
+}
+
+/// Receives the runner's events. Implemented by the campaign coordinator.
+pub trait Observer {
+    /// A run finished; its record is handed over.
+    fn run_finished(&mut self, record: RunRecord, progress: &Progress) -> Flow;
+    /// Called periodically.
+    fn tick(&mut self, progress: &Progress);
+    /// Something to tell the user.
+    fn notice(&mut self, notice: Notice);
+}
+
+/// What the runner reports when the campaign is over.
+#[derive(Debug, Clone)]
+pub struct RunnerOutcome {
+    /// Runs started.
+    pub launched: u64,
+    /// Runs that produced a record.
+    pub finished: u64,
+    /// Runs killed because the campaign stopped (no record).
+    pub cancelled: u64,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Wall time of the campaign.
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A live run that will produce a record.
+    Running,
+    /// Killed because the campaign stopped; output discarded, no record.
+    Cancelled,
+    /// Timed out and left running; its record was already produced.
+    Kept,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    status: ExitStatus,
+    at: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ExitStatus {
+    Code(i32),
+    Signal { signal: i32, core_dumped: bool },
+}
+
+#[derive(Debug)]
+struct Slot {
+    index: u64,
+    pid: u32,
+    role: Role,
+    pidfd: Option<OwnedFd>,
+    pipes: [Option<OwnedFd>; 2],
+    capture: Option<Capture>,
+    started: Instant,
+    started_at: SystemTime,
+    /// Time limit of a running slot.
+    deadline: Option<Instant>,
+    /// When the grace period after the timeout signal ends.
+    kill_at: Option<Instant>,
+    /// Timeout signal sent, and whether SIGKILL followed.
+    timed_out: Option<(i32, bool)>,
+    exit: Option<Exit>,
+    leaked_pipes: bool,
+}
+
+impl Slot {
+    fn done(&self) -> bool {
+        self.exit.is_some() && self.pipes.iter().all(Option::is_none)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let drain = self.exit.map(|exit| exit.at + LEAK_GRACE);
+        [self.deadline, self.kill_at, drain]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// Which descriptor of which slot a poll entry stands for.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Interrupt,
+    Pipe(usize, usize),
+    Exit(usize),
+}
+
+/// Execute a campaign until a stop rule, the observer or an interrupt ends it.
+pub fn execute(
+    spec: &CampaignSpec,
+    template: &CommandTemplate,
+    options: &RunnerOptions,
+    observer: &mut dyn Observer,
+) -> Result<RunnerOutcome> {
+    let mut interrupts = Interrupts::register().context("could not install the Ctrl-C handler")?;
+    let mut guard = match &options.guard_exe {
+        Some(exe) => Some(
+            Guard::start(exe)
+                .with_context(|| format!("could not start the guard process {}", exe.display()))?,
+        ),
+        None => None,
+    };
+    let mut engine = Engine {
+        spec,
+        template,
+        options,
+        start: Instant::now(),
+        slots: Vec::with_capacity(spec.jobs),
+        launched: 0,
+        finished: 0,
+        failures: 0,
+        cancelled: 0,
+        stop: None,
+        read_buffer: vec![0u8; 64 * 1024],
+        poll_fds: Vec::new(),
+        sources: Vec::new(),
+        waiting_notice_sent: false,
+    };
+    let result = engine.run(&mut interrupts, guard.as_mut(), observer);
+    if result.is_err() {
+        engine.abandon(guard.as_mut());
+    }
+    if let Some(guard) = guard {
+        guard.stop();
+    }
+    result
+}
+
+struct Engine<'a> {
+    spec: &'a CampaignSpec,
+    template: &'a CommandTemplate,
+    options: &'a RunnerOptions,
+    start: Instant,
+    slots: Vec<Slot>,
+    launched: u64,
+    finished: u64,
+    failures: u64,
+    cancelled: u64,
+    stop: Option<StopReason>,
+    read_buffer: Vec<u8>,
+    poll_fds: Vec<libc::pollfd>,
+    sources: Vec<Source>,
+    waiting_notice_sent: bool,
+}
+
+impl Engine<'_> {
+    fn run(
+        &mut self,
+        interrupts: &mut Interrupts,
+        mut guard: Option<&mut Guard>,
+        observer: &mut dyn Observer,
+    ) -> Result<RunnerOutcome> {
+        let duration_end = self.spec.stop.duration.map(|budget| self.start + budget);
+        let mut next_tick = self.start + self.options.tick;
+        loop {
+            let now = Instant::now();
+            if self.stop.is_none() {
+                if duration_end.is_some_and(|end| now >= end) {
+                    self.begin_stop(StopReason::Duration, observer);
+                } else if self
+                    .spec
+                    .stop
+                    .max_failures
+                    .is_some_and(|max| self.failures >= max)
+                {
+                    self.begin_stop(StopReason::MaxFailures, observer);
+                }
+            }
+            self.launch(guard.as_deref_mut(), observer);
+            let running = self.slots.iter().filter(|s| s.role != Role::Kept).count();
+            let more_to_launch = self.stop.is_none() && self.may_launch_more();
+            if running == 0 && !more_to_launch {
+                if self.slots.is_empty() {
+                    break;
+                }
+                if !self.waiting_notice_sent {
+                    self.waiting_notice_sent = true;
+                    let pids = self.slots.iter().map(|slot| slot.pid).collect();
+                    observer.notice(Notice::WaitingForKept { pids });
+                }
+            }
+
+            let mut wake = next_tick;
+            if let (None, Some(end)) = (&self.stop, duration_end) {
+                wake = wake.min(end);
+            }
+            for slot in &self.slots {
+                if let Some(at) = slot.next_deadline() {
+                    wake = wake.min(at);
+                }
+            }
+            self.poll(interrupts, wake)?;
+            let now = Instant::now();
+
+            if interrupts.check() && self.stop != Some(StopReason::Interrupted) {
+                self.begin_stop(StopReason::Interrupted, observer);
+            }
+            self.handle_ready()?;
+            self.enforce_deadlines(now, observer)?;
+            self.complete(guard.as_deref_mut(), observer)?;
+            if now >= next_tick {
+                observer.tick(&self.progress());
+                while next_tick <= now {
+                    next_tick += self.options.tick;
+                }
+            }
+        }
+        let stop_reason = self.stop.clone().unwrap_or(StopReason::RunsDone);
+        Ok(RunnerOutcome {
+            launched: self.launched,
+            finished: self.finished,
+            cancelled: self.cancelled,
+            stop_reason,
+            elapsed: self.start.elapsed(),
+        })
+    }
+
+    fn may_launch_more(&self) -> bool {
+        self.spec.stop.runs.is_none_or(|runs| self.launched < runs)
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            elapsed: self.start.elapsed(),
+            launched: self.launched,
+            finished: self.finished,
+            failures: self.failures,
+            active: self
+                .slots
+                .iter()
+                .filter(|s| s.role == Role::Running)
+                .count(),
+        }
+    }
+
+    fn launch(&mut self, mut guard: Option<&mut Guard>, observer: &mut dyn Observer) {
+        while self.stop.is_none() && self.may_launch_more() {
+            let running = self
+                .slots
+                .iter()
+                .filter(|s| s.role == Role::Running)
+                .count();
+            if running >= self.spec.jobs {
+                break;
+            }
+            let index = self.launched;
+            let child = match spawn(self.template, index) {
+                Ok(child) => child,
+                Err(error) => {
+                    let reason = format!("run {index}: {error}");
+                    self.begin_stop(StopReason::SpawnFailed(reason), observer);
+                    break;
+                }
+            };
+            if let Some(guard) = guard.as_deref_mut() {
+                guard.watch(child.pid);
+            }
+            self.launched += 1;
+            let spill_base = self.options.spill_dir.join(format!("run-{index}"));
+            self.slots.push(Slot {
+                index,
+                pid: child.pid,
+                role: Role::Running,
+                pidfd: Some(child.pidfd),
+                pipes: [Some(child.stdout), Some(child.stderr)],
+                capture: Some(Capture::new(self.spec.memory_per_run, spill_base)),
+                started: child.started,
+                started_at: child.started_at,
+                deadline: Some(child.started + self.spec.timeout.limit),
+                kill_at: None,
+                timed_out: None,
+                exit: None,
+                leaked_pipes: false,
+            });
+        }
+    }
+
+    /// Stop launching; cancel runs in flight (runs already timed out or exited still report).
+    fn begin_stop(&mut self, reason: StopReason, observer: &mut dyn Observer) {
+        let interrupted = reason == StopReason::Interrupted;
+        if self.stop.is_none() || interrupted {
+            observer.notice(Notice::Stopping(reason.clone()));
+        }
+        self.stop = Some(reason);
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            match slot.role {
+                Role::Running if slot.exit.is_none() && slot.timed_out.is_none() => {
+                    slot.role = Role::Cancelled;
+                    slot.deadline = None;
+                    signal_group(slot.pid, libc::SIGKILL);
+                }
+                Role::Running if slot.exit.is_none() => {
+                    // Already a timeout failure: cut its grace period short but keep the record.
+                    slot.kill_at = Some(now);
+                }
+                Role::Kept if interrupted => {
+                    slot.role = Role::Cancelled;
+                    signal_group(slot.pid, libc::SIGKILL);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn poll(&mut self, interrupts: &Interrupts, wake: Instant) -> Result<()> {
+        self.poll_fds.clear();
+        self.sources.clear();
+        let readable = libc::POLLIN;
+        self.poll_fds.push(libc::pollfd {
+            fd: interrupts.fd().as_raw_fd(),
+            events: readable,
+            revents: 0,
+        });
+        self.sources.push(Source::Interrupt);
+        for (slot_index, slot) in self.slots.iter().enumerate() {
+            for (pipe_index, pipe) in slot.pipes.iter().enumerate() {
+                if let Some(fd) = pipe {
+                    self.poll_fds.push(libc::pollfd {
+                        fd: fd.as_raw_fd(),
+                        events: readable,
+                        revents: 0,
+                    });
+                    self.sources.push(Source::Pipe(slot_index, pipe_index));
+                }
+            }
+            if let Some(pidfd) = &slot.pidfd {
+                self.poll_fds.push(libc::pollfd {
+                    fd: pidfd.as_raw_fd(),
+                    events: readable,
+                    revents: 0,
+                });
+                self.sources.push(Source::Exit(slot_index));
+            }
+        }
+        let wait = wake.saturating_duration_since(Instant::now());
+        // Round up so that the loop does not spin just before a deadline.
+        let millis = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: poll_fds is a valid array of pollfd of the given length.
+        let ready = unsafe {
+            libc::poll(
+                self.poll_fds.as_mut_ptr(),
+                self.poll_fds.len() as libc::nfds_t,
+                millis,
+            )
+        };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(error).context("poll failed");
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_ready(&mut self) -> Result<()> {
+        for entry in 0..self.poll_fds.len() {
+            let revents = self.poll_fds[entry].revents;
+            if revents == 0 {
+                continue;
+            }
+            match self.sources[entry] {
+                Source::Interrupt => {}
+                Source::Pipe(slot_index, pipe_index) => self.read_pipe(slot_index, pipe_index)?,
+                Source::Exit(slot_index) => self.reap(slot_index)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn read_pipe(&mut self, slot_index: usize, pipe_index: usize) -> Result<()> {
+        let rules: &OutputRules = &self.spec.output_rules;
+        let slot = &mut self.slots[slot_index];
+        let stream = if pipe_index == 0 {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        for _ in 0..READS_PER_WAKE {
+            let Some(fd) = &slot.pipes[pipe_index] else {
+                break;
+            };
+            match rustix::io::read(fd.as_fd(), &mut self.read_buffer[..]) {
+                Ok(0) => {
+                    slot.pipes[pipe_index] = None;
+                    break;
+                }
+                Ok(n) => {
+                    if let Some(capture) = &mut slot.capture {
+                        capture
+                            .push(stream, &self.read_buffer[..n], rules)
+                            .with_context(|| {
+                                format!(
+                                    "could not save the output of run {} in {}",
+                                    slot.index,
+                                    self.options.spill_dir.display()
+                                )
+                            })?;
+                    }
+                }
+                Err(rustix::io::Errno::AGAIN) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => {
+                    // A broken pipe is the same as its end for our purposes.
+                    slot.pipes[pipe_index] = None;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reap(&mut self, slot_index: usize) -> Result<()> {
+        let slot = &mut self.slots[slot_index];
+        let Some(pidfd) = &slot.pidfd else {
+            return Ok(());
+        };
+        // The main process is a zombie now, so its pid (the group id) cannot be reused yet: kill
+        // whatever it left behind in its group before reaping it.
+        signal_group(slot.pid, libc::SIGKILL);
+        let status = match waitid(
+            WaitId::PidFd(pidfd.as_fd()),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+        ) {
+            Ok(Some(status)) => status,
+            Ok(None) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => return Ok(()),
+            Err(error) => {
+                return Err(std::io::Error::from(error))
+                    .with_context(|| format!("could not collect the exit of run {}", slot.index))
+            }
+        };
+        let status = if let Some(signal) = status.terminating_signal() {
+            ExitStatus::Signal {
+                signal,
+                core_dumped: status.dumped(),
+            }
+        } else {
+            ExitStatus::Code(status.exit_status().unwrap_or(0))
+        };
+        slot.pidfd = None;
+        slot.deadline = None;
+        slot.kill_at = None;
+        slot.exit = Some(Exit {
+            status,
+            at: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn enforce_deadlines(&mut self, now: Instant, observer: &mut dyn Observer) -> Result<()> {
+        let timeout = self.spec.timeout;
+        for slot_index in 0..self.slots.len() {
+            let slot = &mut self.slots[slot_index];
+            if slot.deadline.is_some_and(|at| now >= at) && slot.exit.is_none() {
+                slot.deadline = None;
+                match timeout.action {
+                    OnTimeout::Kill => {
+                        signal_group(slot.pid, timeout.signal);
+                        let escalate = timeout.signal == libc::SIGKILL;
+                        slot.timed_out = Some((timeout.signal, escalate));
+                        slot.kill_at = (!escalate).then(|| now + timeout.grace);
+                    }
+                    OnTimeout::Keep => {
+                        let pid = slot.pid;
+                        let index = slot.index;
+                        let duration = timeout.limit;
+                        let capture = slot.capture.take();
+                        slot.role = Role::Kept;
+                        let termination = Termination::TimedOutKept { pid };
+                        let record =
+                            self.make_record(slot_index, termination, duration, capture)?;
+                        observer.notice(Notice::KeptRunning { index, pid });
+                        self.deliver(record, observer);
+                        continue;
+                    }
+                }
+            }
+            let slot = &mut self.slots[slot_index];
+            if slot.kill_at.is_some_and(|at| now >= at) && slot.exit.is_none() {
+                signal_group(slot.pid, libc::SIGKILL);
+                slot.kill_at = None;
+                if let Some((_, killed)) = &mut slot.timed_out {
+                    *killed = true;
+                }
+            }
+            if let Some(exit) = slot.exit {
+                let drain_over = now >= exit.at + LEAK_GRACE || self.stop.is_some();
+                if drain_over && slot.pipes.iter().any(Option::is_some) {
+                    // Something outside the group holds the pipes; stop waiting for it, but
+                    // keep what it wrote so far.
+                    for pipe_index in 0..2 {
+                        if self.slots[slot_index].pipes[pipe_index].is_some() {
+                            self.read_pipe(slot_index, pipe_index)?;
+                        }
+                    }
+                    let slot = &mut self.slots[slot_index];
+                    if slot.pipes.iter().any(Option::is_some) {
+                        slot.pipes = [None, None];
+                        slot.leaked_pipes = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn complete(
+        &mut self,
+        mut guard: Option<&mut Guard>,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let mut slot_index = 0;
+        while slot_index < self.slots.len() {
+            if !self.slots[slot_index].done() {
+                slot_index += 1;
+                continue;
+            }
+            if let Some(guard) = guard.as_deref_mut() {
+                guard.release(self.slots[slot_index].pid);
+            }
+            match self.slots[slot_index].role {
+                Role::Running => {
+                    let slot = &mut self.slots[slot_index];
+                    // done() guarantees the exit was collected.
+                    let Some(exit) = slot.exit else {
+                        slot_index += 1;
+                        continue;
+                    };
+                    let duration = exit.at.saturating_duration_since(slot.started);
+                    let termination = match (slot.timed_out, exit.status) {
+                        (Some((signal_sent, killed_after_grace)), _) => Termination::TimedOut {
+                            signal_sent,
+                            killed_after_grace,
+                        },
+                        (None, ExitStatus::Code(code)) => Termination::Exited { code },
+                        (
+                            None,
+                            ExitStatus::Signal {
+                                signal,
+                                core_dumped,
+                            },
+                        ) => Termination::Signaled {
+                            signal,
+                            core_dumped,
+                        },
+                    };
+                    let capture = slot.capture.take();
+                    let record = self.make_record(slot_index, termination, duration, capture)?;
+                    self.slots.swap_remove(slot_index);
+                    self.deliver(record, observer);
+                }
+                Role::Cancelled => {
+                    let slot = self.slots.swap_remove(slot_index);
+                    if let Some(capture) = slot.capture {
+                        capture.discard();
+                    }
+                    self.cancelled += 1;
+                }
+                Role::Kept => {
+                    self.slots.swap_remove(slot_index);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn make_record(
+        &self,
+        slot_index: usize,
+        termination: Termination,
+        duration: Duration,
+        capture: Option<Capture>,
+    ) -> Result<RunRecord> {
+        let slot = &self.slots[slot_index];
+        let rules = &self.spec.output_rules;
+        let (output, digest) = match capture {
+            Some(capture) => {
+                let (store, digest) = capture.finish(rules).with_context(|| {
+                    format!("could not finish saving the output of run {}", slot.index)
+                })?;
+                (Some(store), digest)
+            }
+            None => (None, OutputDigest::default()),
+        };
+        let verdict = judge(&termination, &digest);
+        Ok(RunRecord {
+            index: slot.index,
+            pid: slot.pid,
+            started_at: slot.started_at,
+            duration,
+            termination,
+            verdict,
+            digest,
+            output,
+            leaked_pipes: slot.leaked_pipes,
+            signature: None,
+            saved: None,
+        })
+    }
+
+    fn deliver(&mut self, record: RunRecord, observer: &mut dyn Observer) {
+        self.finished += 1;
+        if record.verdict.is_failure() {
+            self.failures += 1;
+        }
+        let progress = self.progress();
+        if observer.run_finished(record, &progress) == Flow::Stop && self.stop.is_none() {
+            self.begin_stop(StopReason::Observer, observer);
+        }
+    }
+
+    /// On an internal error: kill everything still running so nothing outlives the campaign.
+    fn abandon(&mut self, mut guard: Option<&mut Guard>) {
+        for slot in self.slots.drain(..) {
+            signal_group(slot.pid, libc::SIGKILL);
+            if let Some(pidfd) = &slot.pidfd {
+                let _ = waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED);
+            }
+            if let Some(guard) = guard.as_deref_mut() {
+                guard.release(slot.pid);
+            }
+            if let Some(capture) = slot.capture {
+                capture.discard();
+            }
+        }
+    }
+}
+
+/// The verdict on a run from how it ended and what it printed.
+pub fn judge(termination: &Termination, digest: &OutputDigest) -> Verdict {
+    let kind = match termination {
+        Termination::Exited { code: 0 } => None,
+        Termination::Exited { .. } => Some(FailureKind::Exit),
+        Termination::Signaled { .. } => Some(FailureKind::Signal),
+        Termination::TimedOut { .. } | Termination::TimedOutKept { .. } => {
+            Some(FailureKind::Timeout)
+        }
+    }
+    .or_else(|| {
+        digest
+            .fail_if_match
+            .is_some()
+            .then_some(FailureKind::OutputMatch)
+    });
+    match kind {
+        None => Verdict::Pass,
+        Some(kind) if digest.ignore_matched => Verdict::Ignored(kind),
+        Some(kind) => Verdict::Fail(kind),
+    }
+}

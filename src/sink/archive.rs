@@ -1,0 +1,150 @@
+//! The failure archive: the raw output of every failed (or ignored, or with `--keep-passing`
+//! every) run saved under the campaign's output directory, byte for byte, with its stream map
+//! and a JSON metadata file. Spilled output is moved into place, never copied through memory.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::record::{signal_name, OutputStore, RunRecord, SavedOutput, Termination, Verdict};
+use crate::runner::capture::{remove_quietly, write_stream_map};
+
+/// Saves run output under one campaign directory.
+#[derive(Debug)]
+pub struct Archive {
+    dir: PathBuf,
+    campaign: String,
+    command: Vec<String>,
+    keep_passing: bool,
+}
+
+/// Metadata written next to each saved log (`run-NNNNNN.json`).
+#[derive(Debug, Serialize)]
+struct RunMeta<'a> {
+    campaign: &'a str,
+    run: u64,
+    pid: u32,
+    command: &'a [String],
+    started_at: String,
+    duration_s: f64,
+    verdict: &'static str,
+    kind: Option<&'static str>,
+    termination: &'a Termination,
+    exit_code: Option<i32>,
+    signal: Option<String>,
+    timed_out: bool,
+    signature: Option<&'a crate::analysis::signature::Signature>,
+    telling_line: Option<String>,
+    output_bytes: u64,
+    leaked_pipes: bool,
+    log: String,
+    streams: String,
+}
+
+impl Archive {
+    /// An archive in `dir`, which must exist.
+    pub fn new(dir: PathBuf, campaign: String, command: Vec<String>, keep_passing: bool) -> Self {
+        Archive {
+            dir,
+            campaign,
+            command,
+            keep_passing,
+        }
+    }
+
+    /// The directory failures are saved in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Save the record's output if its verdict calls for it, else discard it; sets
+    /// `record.saved`.
+    pub fn store(&self, record: &mut RunRecord) -> Result<()> {
+        let Some(output) = record.output.take() else {
+            return Ok(());
+        };
+        let keep = self.keep_passing || !matches!(record.verdict, Verdict::Pass);
+        if !keep {
+            if let OutputStore::Spilled { log, streams } = output {
+                remove_quietly(&log);
+                remove_quietly(&streams);
+            }
+            return Ok(());
+        }
+        let stem = format!("run-{:06}", record.index);
+        let log = self.dir.join(format!("{stem}.log"));
+        let streams = self.dir.join(format!("{stem}.streams"));
+        let meta = self.dir.join(format!("{stem}.json"));
+        match output {
+            OutputStore::Memory { bytes, segments } => {
+                fs::write(&log, &bytes)
+                    .with_context(|| format!("could not write {}", log.display()))?;
+                write_stream_map(&streams, &segments)
+                    .with_context(|| format!("could not write {}", streams.display()))?;
+            }
+            OutputStore::Spilled {
+                log: spilled_log,
+                streams: spilled_streams,
+            } => {
+                fs::rename(&spilled_log, &log)
+                    .with_context(|| format!("could not move output to {}", log.display()))?;
+                fs::rename(&spilled_streams, &streams)
+                    .with_context(|| format!("could not move output to {}", streams.display()))?;
+            }
+        }
+        let (verdict, kind) = match record.verdict {
+            Verdict::Pass => ("pass", None),
+            Verdict::Fail(kind) => ("fail", Some(kind.as_str())),
+            Verdict::Ignored(kind) => ("ignored", Some(kind.as_str())),
+        };
+        let (exit_code, signal) = match record.termination {
+            Termination::Exited { code } => (Some(code), None),
+            Termination::Signaled { signal, .. } => (None, Some(signal_name(signal))),
+            Termination::TimedOut { signal_sent, .. } => (None, Some(signal_name(signal_sent))),
+            Termination::TimedOutKept { .. } => (None, None),
+        };
+        let file_name = |path: &Path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let metadata = RunMeta {
+            campaign: &self.campaign,
+            run: record.index,
+            pid: record.pid,
+            command: &self.command,
+            started_at: humantime::format_rfc3339_millis(record.started_at).to_string(),
+            duration_s: record.duration.as_secs_f64(),
+            verdict,
+            kind,
+            termination: &record.termination,
+            exit_code,
+            signal,
+            timed_out: matches!(
+                record.termination,
+                Termination::TimedOut { .. } | Termination::TimedOutKept { .. }
+            ),
+            signature: record.signature.as_ref(),
+            telling_line: record
+                .digest
+                .telling_line
+                .as_deref()
+                .map(|line| String::from_utf8_lossy(line).into_owned()),
+            output_bytes: record.digest.total_bytes,
+            leaked_pipes: record.leaked_pipes,
+            log: file_name(&log),
+            streams: file_name(&streams),
+        };
+        let mut json = serde_json::to_vec_pretty(&metadata).context("could not encode metadata")?;
+        json.push(b'\n');
+        let mut file = fs::File::create(&meta)
+            .with_context(|| format!("could not write {}", meta.display()))?;
+        file.write_all(&json)
+            .with_context(|| format!("could not write {}", meta.display()))?;
+        record.saved = Some(SavedOutput { log, streams, meta });
+        Ok(())
+    }
+}

@@ -1,0 +1,27 @@
+//! Sinks: consumers of run records as they finish. The archive saves failures' output to disk;
+//! the event log appends NDJSON; the progress display talks to the terminal. Sinks never touch
+//! runner state: they are fed records, ticks and notices.
+
+pub mod archive;
+pub mod events;
+pub mod progress;
+
+use anyhow::Result;
+
+use crate::analysis::summary::{Summary, Tally};
+use crate::record::RunRecord;
+use crate::runner::{Notice, Progress};
+
+/// A consumer of campaign events.
+pub trait Sink {
+    /// A run finished; `tally` already includes it.
+    fn run_finished(&mut self, record: &RunRecord, tally: &Tally) -> Result<()>;
+    /// Periodic update.
+    fn tick(&mut self, _progress: &Progress, _tally: &Tally) {}
+    /// Something happened worth telling.
+    fn notice(&mut self, _notice: &Notice) {}
+    /// The campaign is over.
+    fn finished(&mut self, _summary: &Summary) -> Result<()> {
+        Ok(())
+    }
+}

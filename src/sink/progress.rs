@@ -1,0 +1,234 @@
+//! Live progress on stderr: an indicatif line on a terminal, a plain status line every few
+//! seconds otherwise, and one escaped line per failure so a failure is seen the moment it
+//! happens. Nothing a test printed reaches the terminal unescaped.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::analysis::stats::format_rate;
+use crate::analysis::summary::Tally;
+use crate::record::{RunRecord, Verdict};
+use crate::report::compact_duration;
+use crate::runner::{Notice, Progress};
+use crate::sink::Sink;
+use crate::spec::StopRules;
+use crate::text::escape_line;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Pick `Bar` on a terminal, `Lines` otherwise.
+    Auto,
+    /// An updating progress line (terminal).
+    Bar,
+    /// A plain status line every few seconds.
+    Lines,
+    /// Nothing but the final summary.
+    Quiet,
+}
+
+/// Failures printed one by one before only new signatures are announced.
+const FAILURE_LINES: u64 = 20;
+/// Interval of plain status lines.
+const LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The progress sink.
+pub struct ProgressSink {
+    mode: ProgressMode,
+    bar: Option<ProgressBar>,
+    stop: StopRules,
+    last_line: Instant,
+    last_progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressSink")
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl ProgressSink {
+    /// A progress display for a campaign with these stop rules.
+    pub fn new(mode: ProgressMode, stop: StopRules) -> ProgressSink {
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            ProgressMode::Auto => ProgressMode::Lines,
+            other => other,
+        };
+        let bar = (mode == ProgressMode::Bar).then(|| {
+            let bar = match stop.runs {
+                Some(runs) => {
+                    ProgressBar::with_draw_target(Some(runs), ProgressDrawTarget::stderr())
+                }
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            };
+            let template = if stop.runs.is_some() {
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (ETA {eta})"
+            } else {
+                "{spinner} [{elapsed_precise}] {pos} runs {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        ProgressSink {
+            mode,
+            bar,
+            stop,
+            last_line: Instant::now(),
+            last_progress: None,
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if self.mode != ProgressMode::Quiet => {
+                let mut stderr = std::io::stderr().lock();
+                let _ = writeln!(stderr, "{line}");
+            }
+            None => {}
+        }
+    }
+
+    fn status(progress: &Progress, tally: &Tally) -> String {
+        let runs = tally.runs();
+        let failures = tally.failures();
+        let rate = if runs == 0 {
+            "-".to_string()
+        } else {
+            format_rate(failures as f64 / runs as f64)
+        };
+        format!(
+            "{runs} runs, {failures} failure{} ({rate}), {} active",
+            if failures == 1 { "" } else { "s" },
+            progress.active
+        )
+    }
+
+    fn eta(&self, progress: &Progress) -> Option<Duration> {
+        let by_duration = self
+            .stop
+            .duration
+            .map(|budget| budget.saturating_sub(progress.elapsed));
+        let by_runs = self.stop.runs.and_then(|runs| {
+            (progress.finished > 0).then(|| {
+                let per_run = progress.elapsed.as_secs_f64() / progress.finished as f64;
+                Duration::from_secs_f64(per_run * runs.saturating_sub(progress.finished) as f64)
+            })
+        });
+        match (by_duration, by_runs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl Sink for ProgressSink {
+    fn run_finished(&mut self, record: &RunRecord, tally: &Tally) -> Result<()> {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        let (kind_word, failure_number) = match record.verdict {
+            Verdict::Pass => return Ok(()),
+            Verdict::Fail(_) => ("FAIL", tally.failures()),
+            Verdict::Ignored(_) => ("IGNORED", 0),
+        };
+        if self.mode == ProgressMode::Quiet {
+            return Ok(());
+        }
+        let signature = record.signature.as_ref();
+        let count = signature.map_or(0, |s| tally.signature_count(&s.id));
+        let new = count == 1;
+        if !new && failure_number > FAILURE_LINES {
+            return Ok(());
+        }
+        let what = record
+            .digest
+            .telling_line
+            .as_deref()
+            .or(record.digest.tail_lines.last().map(Vec::as_slice))
+            .map(|line| format!(": {}", escape_line(line, 160)))
+            .unwrap_or_default();
+        let cluster = match signature {
+            Some(s) if new => format!(" [new signature {}]", s.id),
+            Some(s) => format!(" [signature {} x{count}]", s.id),
+            None => String::new(),
+        };
+        let mut line = format!(
+            "{kind_word} run {} after {}: {}{what}{cluster}",
+            record.index,
+            compact_duration(record.duration),
+            record.outcome_label()
+        );
+        if let Some(saved) = &record.saved {
+            line.push_str(&format!("\n     saved {}", saved.log.display()));
+        }
+        self.say(&line);
+        Ok(())
+    }
+
+    fn tick(&mut self, progress: &Progress, tally: &Tally) {
+        self.last_progress = Some(*progress);
+        let status = Self::status(progress, tally);
+        match self.mode {
+            ProgressMode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(status);
+                }
+            }
+            ProgressMode::Lines if self.last_line.elapsed() >= LINE_INTERVAL => {
+                self.last_line = Instant::now();
+                let eta = self
+                    .eta(progress)
+                    .map(|eta| format!(", ETA {}", compact_duration(eta)))
+                    .unwrap_or_default();
+                self.say(&format!(
+                    "{}: {status}{eta}",
+                    compact_duration(progress.elapsed)
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    fn notice(&mut self, notice: &Notice) {
+        let line = match notice {
+            Notice::KeptRunning { index, pid } => format!(
+                "TIMEOUT run {index}: left running for debugging as pid {pid} (attach with: gdb -p {pid}, or dlv attach {pid})"
+            ),
+            Notice::Stopping(reason) => {
+                if matches!(reason, crate::runner::StopReason::RunsDone) {
+                    return;
+                }
+                format!("stopping: {}; cancelling runs in flight", reason.describe())
+            }
+            Notice::WaitingForKept { pids } => format!(
+                "waiting for {} kept run{} to exit (pids {}); Ctrl-C kills {}",
+                pids.len(),
+                if pids.len() == 1 { "" } else { "s" },
+                pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                if pids.len() == 1 { "it" } else { "them" }
+            ),
+        };
+        // Notices matter even in quiet mode.
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finished(&mut self, _summary: &crate::analysis::summary::Summary) -> Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! The campaign specification: what to run, how to run it, and when to stop. Pure data; the CLI
+//! builds it and validates it, the runner only reads it.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::bytes::Regex;
+
+/// Everything the runner needs to execute a campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignSpec {
+    /// Identifier of the campaign, also the name of its output directory.
+    pub id: String,
+    /// The program and its arguments, executed directly (no shell).
+    pub command: Vec<OsString>,
+    /// Working directory of each run (None: inherit).
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables for each run.
+    pub env: Vec<(OsString, OsString)>,
+    /// Number of runs in flight at once.
+    pub jobs: usize,
+    /// When the campaign stops launching runs.
+    pub stop: StopRules,
+    /// How a run that takes too long is ended.
+    pub timeout: TimeoutPolicy,
+    /// Output rules that change a run's verdict.
+    pub output_rules: OutputRules,
+    /// Where failures' output and metadata are saved.
+    pub out_dir: PathBuf,
+    /// Keep passing runs' output as well.
+    pub keep_passing: bool,
+    /// Bytes of a run's output held in memory before the rest spills to disk.
+    pub memory_per_run: usize,
+}
+
+/// Stop rules; the first one reached ends the campaign. All `None`: run until interrupted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopRules {
+    /// Total number of runs to launch.
+    pub runs: Option<u64>,
+    /// Wall-clock budget for the campaign.
+    pub duration: Option<Duration>,
+    /// Stop after this many failures.
+    pub max_failures: Option<u64>,
+}
+
+impl StopRules {
+    /// True when no rule bounds the campaign.
+    pub fn unbounded(&self) -> bool {
+        self.runs.is_none() && self.duration.is_none() && self.max_failures.is_none()
+    }
+}
+
+/// What happens to a run that exceeds its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutPolicy {
+    /// Time limit per run.
+    pub limit: Duration,
+    /// Signal sent to the run's process group first (e.g. SIGQUIT for a Go goroutine dump).
+    pub signal: i32,
+    /// How long to wait after `signal` before SIGKILL.
+    pub grace: Duration,
+    /// Kill the run, or leave it running for a debugger.
+    pub action: OnTimeout,
+}
+
+/// Action taken when a run times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// Signal, wait the grace period, then SIGKILL the process group.
+    Kill,
+    /// Leave the process running (its pid is printed) and free the slot.
+    Keep,
+}
+
+/// Regexes over a run's output (matched line by line) that override the exit status.
+#[derive(Debug, Clone, Default)]
+pub struct OutputRules {
+    /// A run whose output matches fails even if it exited 0.
+    pub fail_if: Option<Regex>,
+    /// A failing run whose output matches counts as ignored instead of failed.
+    pub ignore: Option<Regex>,
+}

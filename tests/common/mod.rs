@@ -1,0 +1,162 @@
+//! Shared helpers for the integration tests: locating the flakehunt binary and the fixture
+//! program, running campaigns, and checking for leftover processes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The flakehunt binary under test.
+pub fn flakehunt() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flakehunt"));
+    command.env_remove("FLAKEHUNT_RUN");
+    command
+}
+
+/// Path of the `fh-fixture` program, built once per test binary.
+pub fn fixture() -> &'static Path {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "flakehunt-fixtures",
+                "--bin",
+                "fh-fixture",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .status()
+            .expect("run cargo to build the fixture");
+        assert!(status.success(), "building fh-fixture failed");
+        // The test binary lives in target/<profile>/deps; the fixture in target/<profile>.
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile> directory");
+        let path = profile_dir.join("fh-fixture");
+        assert!(path.exists(), "fixture not found at {}", path.display());
+        path
+    })
+}
+
+/// A temporary directory for one test.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("flakehunt-test-")
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// `flakehunt run --quiet --out OUT [extra...] -- fh-fixture ACTIONS...`
+pub fn run_fixture(out: &Path, extra: &[&str], actions: &[&str]) -> Output {
+    flakehunt()
+        .arg("run")
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg("--")
+        .arg(fixture())
+        .args(actions)
+        .output()
+        .expect("run flakehunt")
+}
+
+/// Like [`run_fixture`] with `--json`, returning the exit status and the parsed summary.
+pub fn run_json(out: &Path, extra: &[&str], actions: &[&str]) -> (i32, serde_json::Value, Output) {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let output = run_fixture(out, &args, actions);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|error| {
+        panic!(
+            "summary is not JSON ({error}); stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), summary, output)
+}
+
+/// Pids listed one per line in `path` (missing file: none).
+pub fn read_pids(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
+}
+
+/// Wait (bounded) until `path` lists at least `count` pids.
+pub fn wait_for_pids(path: &Path, count: usize) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pids = read_pids(path);
+        if pids.len() >= count {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} pids appeared",
+            pids.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True if `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Wait (bounded) for every pid to be gone; returns those still alive.
+pub fn survivors(pids: &[i32]) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let alive: Vec<i32> = pids.iter().copied().filter(|pid| alive(*pid)).collect();
+        if alive.is_empty() || Instant::now() > deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kill pids a test created on purpose outside flakehunt's reach.
+pub fn kill_all(pids: &[i32]) {
+    for pid in pids {
+        // SAFETY: kill(2).
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The only file in `dir` with this extension.
+pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
