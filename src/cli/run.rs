@@ -20,6 +20,8 @@ use crate::sink::progress::{ProgressMode, ProgressSink};
 use crate::sink::Sink;
 use crate::spec::{CampaignSpec, OnTimeout, OutputRules, StopRules, TimeoutPolicy};
 
+/// Most runs in flight at once (the guard's table also holds kept runs).
+const MAX_JOBS: usize = 1024;
 /// Bytes of each run's output kept in memory before spilling to disk.
 const MEMORY_PER_RUN: usize = 1 << 20;
 
@@ -103,12 +105,7 @@ pub struct RunArgs {
     pub progress: ProgressStyleArg,
 
     /// The command to rerun, executed directly (no shell), after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
@@ -178,6 +175,7 @@ pub struct Presentation {
 pub fn build(args: &RunArgs) -> Result<(CampaignSpec, CommandTemplate, Presentation)> {
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
+        Some(jobs) if jobs > MAX_JOBS => bail!("--jobs must be at most {MAX_JOBS}"),
         Some(jobs) => jobs,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };

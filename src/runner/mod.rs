@@ -23,7 +23,7 @@ use crate::spec::{CampaignSpec, OnTimeout, OutputRules};
 use capture::Capture;
 use guard::Guard;
 use interrupt::Interrupts;
-use spawn::{signal_group, spawn, CommandTemplate};
+use spawn::{signal_group, CommandTemplate, Spawner};
 
 /// How long output pipes may stay open after a run's process group is gone before flakehunt
 /// stops waiting for them (a process that left the group still holds them).
@@ -221,9 +221,10 @@ pub fn execute(
         ),
         None => None,
     };
+    let spawner = Spawner::new(template).context("could not prepare the command")?;
     let mut engine = Engine {
         spec,
-        template,
+        spawner,
         options,
         start: Instant::now(),
         slots: Vec::with_capacity(spec.jobs),
@@ -249,7 +250,7 @@ pub fn execute(
 
 struct Engine<'a> {
     spec: &'a CampaignSpec,
-    template: &'a CommandTemplate,
+    spawner: Spawner,
     options: &'a RunnerOptions,
     start: Instant,
     slots: Vec<Slot>,
@@ -365,7 +366,7 @@ impl Engine<'_> {
                 break;
             }
             let index = self.launched;
-            let child = match spawn(self.template, index) {
+            let child = match self.spawner.spawn(index) {
                 Ok(child) => child,
                 Err(error) => {
                     let reason = format!("run {index}: {error}");

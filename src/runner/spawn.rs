@@ -1,24 +1,28 @@
 //! Spawning one run: its own process group, a parent-death signal, piped output, and a pidfd
 //! so the event loop can wait for exit without reaping anything it does not own.
+//!
+//! Runs are started with `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, the way `posix_spawn`
+//! starts processes, because a `fork` of flakehunt for every run costs more than the run itself
+//! for short tests; unlike `posix_spawn` this lets the child set its parent-death signal. The
+//! child only makes async-signal-safe system calls on a stack of its own before `execve`.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
 
-use rustix::process::{pidfd_open, Pid, PidfdFlags};
+use rustix::pipe::{pipe_with, PipeFlags};
 
 /// The parts of a command that are the same for every run of a campaign.
 #[derive(Debug, Clone)]
 pub struct CommandTemplate {
-    /// Program to execute (resolved path).
+    /// Program to execute (resolved, absolute path).
     pub program: PathBuf,
     /// Arguments after the program.
     pub args: Vec<OsString>,
-    /// Working directory.
+    /// Working directory (absolute).
     pub cwd: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(OsString, OsString)>,
@@ -43,68 +47,288 @@ pub struct SpawnedChild {
     pub started_at: SystemTime,
 }
 
-/// Spawn run `index` of the template.
-///
-/// The child leads a new process group so that timeouts and cancellation can signal everything it
-/// started, and gets SIGKILL if flakehunt dies so that a killed campaign leaves no runs behind.
-pub fn spawn(template: &CommandTemplate, index: u64) -> io::Result<SpawnedChild> {
-    let mut command = Command::new(&template.program);
-    command
-        .args(&template.args)
-        .env("FLAKEHUNT_RUN", index.to_string())
-        .env("FLAKEHUNT_CAMPAIGN", &template.campaign_id)
-        .envs(template.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if let Some(cwd) = &template.cwd {
-        command.current_dir(cwd);
+/// Size of the stack the child runs on until `execve`.
+const CHILD_STACK: usize = 256 * 1024;
+
+/// Prepared, reusable state for spawning the runs of one campaign.
+pub struct Spawner {
+    program: CString,
+    program_display: String,
+    /// Keeps the strings that `argv` and `envp` point into alive.
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    /// Environment pointers; the slot before the final null holds `FLAKEHUNT_RUN`.
+    envp: Vec<*const libc::c_char>,
+    cwd: Option<CString>,
+    dev_null: OwnedFd,
+    stack: Vec<u128>,
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawner")
+            .field("program", &self.program_display)
+            .finish_non_exhaustive()
     }
-    let parent = std::process::id();
-    // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid).
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl; then nobody would kill us.
-            if libc::getppid() as u32 != parent {
-                return Err(io::Error::other("flakehunt exited while starting the run"));
-            }
-            Ok(())
-        });
-    }
-    let started = Instant::now();
-    let started_at = SystemTime::now();
-    let mut child = command.spawn()?;
-    let pid = child.id();
-    let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
-        (Some(stdout), Some(stderr)) => (OwnedFd::from(stdout), OwnedFd::from(stderr)),
-        _ => return Err(io::Error::other("child pipes missing after spawn")),
-    };
-    for fd in [&stdout, &stderr] {
-        set_nonblocking(fd)?;
-    }
-    // The child cannot be reaped by anyone but us, so its pid stays valid for pidfd_open.
-    let raw_pid =
-        Pid::from_raw(pid as i32).ok_or_else(|| io::Error::other("spawned child has pid 0"))?;
-    let pidfd = pidfd_open(raw_pid, PidfdFlags::empty()).map_err(io::Error::from)?;
-    Ok(SpawnedChild {
-        pid,
-        pidfd,
-        stdout,
-        stderr,
-        started,
-        started_at,
+}
+
+/// Shared between parent and child (same memory under CLONE_VM).
+#[repr(C)]
+struct ChildContext {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
+    fds: [libc::c_int; 3],
+    parent: libc::pid_t,
+    /// Set by the child when a step before exec failed: (step, errno).
+    failed_step: libc::c_int,
+    error: libc::c_int,
+}
+
+const STEP_PGID: libc::c_int = 1;
+const STEP_PDEATHSIG: libc::c_int = 2;
+const STEP_ORPHANED: libc::c_int = 3;
+const STEP_DUP: libc::c_int = 4;
+const STEP_CHDIR: libc::c_int = 5;
+const STEP_EXEC: libc::c_int = 6;
+
+fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        )
     })
+}
+
+impl Spawner {
+    /// Prepare argv, environment and descriptors shared by every run.
+    pub fn new(template: &CommandTemplate) -> io::Result<Spawner> {
+        let program = c_string(template.program.as_os_str().as_bytes(), "the program path")?;
+        let mut strings = Vec::new();
+        strings.push(program.clone());
+        for arg in &template.args {
+            strings.push(c_string(arg.as_bytes(), "an argument")?);
+        }
+        let argc = strings.len();
+        let overridden = |key: &[u8]| {
+            key == b"FLAKEHUNT_RUN"
+                || key == b"FLAKEHUNT_CAMPAIGN"
+                || template.env.iter().any(|(k, _)| k.as_bytes() == key)
+        };
+        let mut env_entries = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            if !overridden(key.as_bytes()) {
+                env_entries.push([key.as_bytes(), b"=", value.as_bytes()].concat());
+            }
+        }
+        for (key, value) in &template.env {
+            env_entries.push([key.as_bytes(), b"=", value.as_bytes()].concat());
+        }
+        env_entries.push(format!("FLAKEHUNT_CAMPAIGN={}", template.campaign_id).into_bytes());
+        for entry in &env_entries {
+            strings.push(c_string(entry, "an environment variable")?);
+        }
+        let mut argv: Vec<*const libc::c_char> =
+            strings[..argc].iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> =
+            strings[argc..].iter().map(|s| s.as_ptr()).collect();
+        envp.push(std::ptr::null()); // FLAKEHUNT_RUN, set per run
+        envp.push(std::ptr::null());
+        let cwd = match &template.cwd {
+            Some(dir) => Some(c_string(
+                dir.as_os_str().as_bytes(),
+                "the working directory",
+            )?),
+            None => None,
+        };
+        let dev_null = std::fs::File::open("/dev/null")?.into();
+        Ok(Spawner {
+            program,
+            program_display: template.program.display().to_string(),
+            _strings: strings,
+            argv,
+            envp,
+            cwd,
+            dev_null,
+            stack: vec![0u128; CHILD_STACK / 16],
+        })
+    }
+
+    /// Spawn run `index`.
+    ///
+    /// The child leads a new process group so that timeouts and cancellation can signal
+    /// everything it started, and gets SIGKILL if flakehunt dies so that a killed campaign leaves
+    /// no runs behind.
+    pub fn spawn(&mut self, index: u64) -> io::Result<SpawnedChild> {
+        let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
+        let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
+        set_nonblocking(&stdout_read)?;
+        set_nonblocking(&stderr_read)?;
+        let run_variable = CString::new(format!("FLAKEHUNT_RUN={index}"))
+            .map_err(|_| io::Error::other("run index is not a C string"))?;
+        let run_slot = self.envp.len() - 2;
+        self.envp[run_slot] = run_variable.as_ptr();
+        let mut context = ChildContext {
+            program: self.program.as_ptr(),
+            argv: self.argv.as_ptr(),
+            envp: self.envp.as_ptr(),
+            cwd: self.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            fds: [
+                self.dev_null.as_raw_fd(),
+                stdout_write.as_raw_fd(),
+                stderr_write.as_raw_fd(),
+            ],
+            // SAFETY: getpid has no preconditions.
+            parent: unsafe { libc::getpid() },
+            failed_step: 0,
+            error: 0,
+        };
+        let started = Instant::now();
+        let started_at = SystemTime::now();
+        let (pid, pidfd) = self.clone_child(&mut context)?;
+        self.envp[run_slot] = std::ptr::null();
+        drop(run_variable);
+        // SAFETY: the child has exec'd or exited (CLONE_VFORK), so nothing writes it any more.
+        let (failed_step, error) = unsafe {
+            (
+                std::ptr::read_volatile(&context.failed_step),
+                std::ptr::read_volatile(&context.error),
+            )
+        };
+        if failed_step != 0 {
+            // The child has exited with status 127; collect it so no zombie is left.
+            // SAFETY: waitpid on our own child.
+            unsafe {
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            return Err(self.describe_failure(failed_step, error));
+        }
+        Ok(SpawnedChild {
+            pid: pid as u32,
+            pidfd,
+            stdout: stdout_read,
+            stderr: stderr_read,
+            started,
+            started_at,
+        })
+    }
+
+    fn clone_child(&mut self, context: &mut ChildContext) -> io::Result<(libc::pid_t, OwnedFd)> {
+        let stack_top = self.stack.as_mut_ptr_range().end.cast::<libc::c_void>();
+        let mut pidfd: libc::c_int = -1;
+        // SAFETY: signals are blocked around clone so that no handler of flakehunt's runs in the
+        // child before it resets them; the child runs `child_main` on its own stack and only
+        // calls async-signal-safe functions; CLONE_VFORK suspends us until it exec'd or exited,
+        // so `context` and the stack outlive its use of them.
+        let (pid, clone_error) = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            let pid = libc::clone(
+                child_main,
+                stack_top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+                (context as *mut ChildContext).cast::<libc::c_void>(),
+                &mut pidfd as *mut libc::c_int,
+            );
+            let clone_error = io::Error::last_os_error();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+            (pid, clone_error)
+        };
+        if pid < 0 {
+            return Err(clone_error);
+        }
+        if pidfd < 0 {
+            return Err(io::Error::other(
+                "the kernel returned no pidfd (Linux 5.3 or later is required)",
+            ));
+        }
+        // SAFETY: the kernel just created this descriptor for us.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        Ok((pid, pidfd))
+    }
+
+    fn describe_failure(&self, step: libc::c_int, errno: libc::c_int) -> io::Error {
+        let cause = io::Error::from_raw_os_error(errno);
+        let what = match step {
+            STEP_PGID => "could not create a process group".to_string(),
+            STEP_PDEATHSIG => "could not set the parent-death signal".to_string(),
+            STEP_ORPHANED => return io::Error::other("flakehunt exited while starting the run"),
+            STEP_DUP => "could not connect the output pipes".to_string(),
+            STEP_CHDIR => "could not enter the working directory".to_string(),
+            _ => format!("could not execute {}", self.program_display),
+        };
+        io::Error::new(cause.kind(), format!("{what}: {cause}"))
+    }
+}
+
+/// Runs in the child, sharing flakehunt's memory, until `execve` replaces it.
+extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `argument` is the ChildContext the parent keeps alive while suspended; only
+    // async-signal-safe calls follow.
+    unsafe {
+        let context = &mut *argument.cast::<ChildContext>();
+        let fail = |context: &mut ChildContext, step: libc::c_int| -> ! {
+            std::ptr::write_volatile(&mut context.error, *libc::__errno_location());
+            std::ptr::write_volatile(&mut context.failed_step, step);
+            libc::_exit(127)
+        };
+        // Handlers are flakehunt's: reset them (the handler table is private without
+        // CLONE_SIGHAND). SIGPIPE is ignored by the Rust runtime; tests expect the default.
+        let mut action: libc::sigaction = std::mem::zeroed();
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        for signal in 1..=libc::SIGRTMAX() {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            if libc::sigaction(signal, std::ptr::null(), &mut action) == 0
+                && (action.sa_sigaction != libc::SIG_IGN || signal == libc::SIGPIPE)
+                && action.sa_sigaction != libc::SIG_DFL
+            {
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
+        if libc::setpgid(0, 0) != 0 {
+            fail(context, STEP_PGID);
+        }
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            fail(context, STEP_PDEATHSIG);
+        }
+        if libc::getppid() != context.parent {
+            fail(context, STEP_ORPHANED);
+        }
+        for (target, fd) in context.fds.iter().enumerate() {
+            let target = target as libc::c_int;
+            let ok = if *fd == target {
+                libc::fcntl(target, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(*fd, target) == target
+            };
+            if !ok {
+                fail(context, STEP_DUP);
+            }
+        }
+        if !context.cwd.is_null() && libc::chdir(context.cwd) != 0 {
+            fail(context, STEP_CHDIR);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::execve(context.program, context.argv, context.envp);
+        fail(context, STEP_EXEC)
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
