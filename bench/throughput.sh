@@ -16,20 +16,15 @@ cargo build --release --quiet -p flakehunt -p flakehunt-fixtures
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/spawn_loop" bench/spawn_loop.c
+cc -O2 -o "$work/measure" bench/measure.c
 flakehunt=target/release/flakehunt
 fixture=target/release/fh-fixture
 true_bin=$(command -v true)
 case "$true_bin" in /*) ;; *) true_bin=/bin/true ;; esac
 
-# Wall time of a command in seconds, and the peak RSS (KiB) of its largest process.
+# Wall time of a command in seconds, and the peak RSS (KiB) of the command's own process.
 measure() {
-    python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-start = time.perf_counter()
-subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-elapsed = time.perf_counter() - start
-print(f"{elapsed:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
+    "$work/measure" "$@"
 }
 
 echo "spawn throughput: $runs runs of $true_bin, $jobs in parallel, best of $rounds rounds"

@@ -123,6 +123,8 @@ pub struct OutputDigest {
     pub fail_if_match: Option<Vec<u8>>,
     /// Whether any line matched `--ignore`.
     pub ignore_matched: bool,
+    /// The last bytes of the output (both streams, arrival order), for on-screen excerpts.
+    pub tail_bytes: Vec<u8>,
 }
 
 /// Where a run's output lives once captured.

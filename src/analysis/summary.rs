@@ -341,7 +341,10 @@ impl DurationTally {
             let micros = u64::try_from(duration.as_micros())
                 .unwrap_or(u64::MAX)
                 .max(1);
-            histogram.saturating_record(micros);
+            // `record` grows the auto-resizing histogram; `saturating_record` would not.
+            if histogram.record(micros).is_err() {
+                histogram.saturating_record(micros);
+            }
         }
     }
 
@@ -364,5 +367,24 @@ impl DurationTally {
             p99_s: quantile(0.99),
             max_s: self.max.as_secs_f64(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_quantiles_use_every_sample() {
+        let mut tally = DurationTally::new();
+        for millis in [2400u64, 2400, 2400, 22_700] {
+            tally.record(Duration::from_micros(millis));
+        }
+        let stats = tally.stats();
+        assert_eq!(stats.count, 4);
+        assert!((stats.min_s - 0.0024).abs() < 1e-9);
+        assert!((stats.max_s - 0.0227).abs() < 1e-9);
+        assert!((stats.median_s - 0.0024).abs() < 1e-5, "{stats:?}");
+        assert!((stats.p99_s - 0.0227).abs() < 1e-4, "{stats:?}");
     }
 }

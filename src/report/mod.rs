@@ -4,6 +4,8 @@
 pub mod json;
 pub mod text;
 
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Short duration for humans: `850us`, `12.3ms`, `4.56s`, `1m5s`, `2h3m`.
@@ -24,6 +26,15 @@ pub fn compact_duration(duration: Duration) -> String {
             format!("{minutes}m{secs}s")
         }
     }
+}
+
+/// A path for display: relative to the current directory when it lies below it.
+pub fn display_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    let shown = relative.as_deref().unwrap_or(path);
+    crate::text::escape_line(shown.as_os_str().as_bytes(), 4096)
 }
 
 /// Integer with thousands separators: `30,000`.

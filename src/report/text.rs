@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::analysis::stats::{format_rate, one_in};
 use crate::analysis::summary::{DurationStats, Summary};
 use crate::record::FailureKind;
-use crate::report::{compact_duration, thousands};
+use crate::report::{compact_duration, display_path, thousands};
 use crate::text::escape_line;
 
 /// Render the summary for a terminal or a log.
@@ -118,14 +118,14 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
                     "",
                     "",
                     "",
-                    example.display()
+                    display_path(example)
                 )?;
             }
         }
     }
     if s.failures + s.ignored > 0 {
         writeln!(out)?;
-        writeln!(out, "  failures saved in {}", s.out_dir.display())?;
+        writeln!(out, "  failures saved in {}", display_path(&s.out_dir))?;
     }
     Ok(())
 }

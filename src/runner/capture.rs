@@ -17,6 +17,8 @@ const MAX_SCANNED_LINE: usize = 4096;
 const MAX_KEPT_LINE: usize = 1024;
 /// Non-empty lines kept from the end of the output.
 const TAIL_LINES: usize = 5;
+/// Raw bytes kept from the end of the output for excerpts.
+const TAIL_BYTES: usize = 4096;
 
 /// Capture state of one run.
 #[derive(Debug)]
@@ -77,6 +79,7 @@ impl Capture {
             return Ok(());
         }
         self.scan(stream, chunk, rules);
+        self.keep_tail(chunk);
         match self.segments.last_mut() {
             Some((length, last)) if *last == stream => *length += chunk.len() as u64,
             _ => self.segments.push((chunk.len() as u64, stream)),
@@ -99,6 +102,21 @@ impl Capture {
             None => self.memory.extend_from_slice(chunk),
         }
         Ok(())
+    }
+
+    fn keep_tail(&mut self, chunk: &[u8]) {
+        let tail = &mut self.digest.tail_bytes;
+        if chunk.len() >= TAIL_BYTES {
+            tail.clear();
+            tail.extend_from_slice(&chunk[chunk.len() - TAIL_BYTES..]);
+        } else {
+            // Trim in batches so each byte is moved at most once more.
+            if tail.len() + chunk.len() > 2 * TAIL_BYTES {
+                let excess = tail.len() + chunk.len() - TAIL_BYTES;
+                tail.drain(..excess.min(tail.len()));
+            }
+            tail.extend_from_slice(chunk);
+        }
     }
 
     fn start_spill(&mut self) -> io::Result<()> {
@@ -188,6 +206,8 @@ impl Capture {
         }
         let mut digest = self.digest;
         digest.total_bytes = self.total;
+        let excess = digest.tail_bytes.len().saturating_sub(TAIL_BYTES);
+        digest.tail_bytes.drain(..excess);
         digest.tail_lines = self.tail.into_iter().collect();
         let store = match self.spill {
             None => OutputStore::Memory {
@@ -357,6 +377,31 @@ mod tests {
             digest.tail_lines.last().map(Vec::as_slice),
             Some(&b"line 499"[..])
         );
+    }
+
+    #[test]
+    fn keeps_the_last_bytes_for_excerpts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules = OutputRules::default();
+        let mut capture = Capture::new(1 << 20, dir.path().join("run-3"));
+        let mut all = Vec::new();
+        for i in 0..3000u32 {
+            let piece = format!("{i} ");
+            capture
+                .push(Stream::Stdout, piece.as_bytes(), &rules)
+                .expect("push");
+            all.extend_from_slice(piece.as_bytes());
+        }
+        let big = vec![b'z'; 10_000];
+        let (_, digest) = capture.finish(&rules).expect("finish");
+        assert_eq!(digest.tail_bytes, &all[all.len() - TAIL_BYTES..]);
+        let mut capture = Capture::new(1 << 20, dir.path().join("run-4"));
+        capture.push(Stream::Stderr, b"head", &rules).expect("push");
+        capture.push(Stream::Stderr, &big, &rules).expect("push");
+        capture.push(Stream::Stderr, b"end", &rules).expect("push");
+        let (_, digest) = capture.finish(&rules).expect("finish");
+        assert_eq!(digest.tail_bytes.len(), TAIL_BYTES);
+        assert!(digest.tail_bytes.ends_with(b"zzzend"));
     }
 
     #[test]

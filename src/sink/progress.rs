@@ -12,10 +12,11 @@ use crate::analysis::stats::format_rate;
 use crate::analysis::summary::Tally;
 use crate::record::{RunRecord, Verdict};
 use crate::report::compact_duration;
+use crate::report::display_path;
 use crate::runner::{Notice, Progress};
 use crate::sink::Sink;
 use crate::spec::StopRules;
-use crate::text::escape_line;
+use crate::text::{escape_line, render_excerpt, ExcerptOptions};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub enum ProgressMode {
 
 /// Failures printed one by one before only new signatures are announced.
 const FAILURE_LINES: u64 = 20;
+/// Lines of output shown under the first failure of each signature.
+const EXCERPT_LINES: usize = 12;
 /// Interval of plain status lines.
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -68,9 +71,9 @@ impl ProgressSink {
                 None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
             };
             let template = if stop.runs.is_some() {
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (ETA {eta})"
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, {msg}"
             } else {
-                "{spinner} [{elapsed_precise}] {pos} runs {msg}"
+                "{spinner} [{elapsed_precise}] {msg}"
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
@@ -98,7 +101,7 @@ impl ProgressSink {
         }
     }
 
-    fn status(progress: &Progress, tally: &Tally) -> String {
+    fn status(progress: &Progress, tally: &Tally, with_runs: bool) -> String {
         let runs = tally.runs();
         let failures = tally.failures();
         let rate = if runs == 0 {
@@ -106,8 +109,13 @@ impl ProgressSink {
         } else {
             format_rate(failures as f64 / runs as f64)
         };
+        let runs = if with_runs {
+            format!("{runs} runs, ")
+        } else {
+            String::new()
+        };
         format!(
-            "{runs} runs, {failures} failure{} ({rate}), {} active",
+            "{runs}{failures} failure{} ({rate}), {} active",
             if failures == 1 { "" } else { "s" },
             progress.active
         )
@@ -169,7 +177,17 @@ impl Sink for ProgressSink {
             record.outcome_label()
         );
         if let Some(saved) = &record.saved {
-            line.push_str(&format!("\n     saved {}", saved.log.display()));
+            line.push_str(&format!("\n     saved {}", display_path(&saved.log)));
+        }
+        if new && !record.digest.tail_bytes.is_empty() {
+            let options = ExcerptOptions {
+                max_lines: EXCERPT_LINES,
+                ..ExcerptOptions::default()
+            };
+            for excerpt_line in render_excerpt(&record.digest.tail_bytes, &options).lines() {
+                line.push_str("\n     | ");
+                line.push_str(excerpt_line);
+            }
         }
         self.say(&line);
         Ok(())
@@ -177,19 +195,20 @@ impl Sink for ProgressSink {
 
     fn tick(&mut self, progress: &Progress, tally: &Tally) {
         self.last_progress = Some(*progress);
-        let status = Self::status(progress, tally);
+        let eta = self
+            .eta(progress)
+            .map(|eta| format!(", ETA {}", compact_duration(eta)))
+            .unwrap_or_default();
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
-                    bar.set_message(status);
+                    let status = Self::status(progress, tally, self.stop.runs.is_none());
+                    bar.set_message(format!("{status}{eta}"));
                 }
             }
             ProgressMode::Lines if self.last_line.elapsed() >= LINE_INTERVAL => {
                 self.last_line = Instant::now();
-                let eta = self
-                    .eta(progress)
-                    .map(|eta| format!(", ETA {}", compact_duration(eta)))
-                    .unwrap_or_default();
+                let status = Self::status(progress, tally, true);
                 self.say(&format!(
                     "{}: {status}{eta}",
                     compact_duration(progress.elapsed)
@@ -221,7 +240,9 @@ impl Sink for ProgressSink {
         // Notices matter even in quiet mode.
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 
