@@ -391,7 +391,7 @@ fn garbage(len: usize) -> Vec<u8> {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let r = state >> 33;
-        if r % 8 == 0 {
+        if r & 7 == 0 {
             out.extend_from_slice(NASTY[(r >> 3) as usize % NASTY.len()]);
         } else {
             out.push((r >> 8) as u8);
