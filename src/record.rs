@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::signature::Signature;
 
@@ -58,7 +58,7 @@ impl Termination {
 }
 
 /// Why a run counts as failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// Non-zero exit code.
@@ -79,6 +79,13 @@ impl FailureKind {
         FailureKind::Timeout,
         FailureKind::OutputMatch,
     ];
+
+    /// Parse a name written by [`FailureKind::as_str`].
+    pub fn parse(name: &str) -> Option<FailureKind> {
+        FailureKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
 
     /// Stable name used in JSON and tables.
     pub fn as_str(self) -> &'static str {

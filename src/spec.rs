@@ -45,6 +45,33 @@ pub struct StopRules {
     pub max_failures: Option<u64>,
 }
 
+impl CampaignSpec {
+    /// The options that shaped the campaign, as recorded in the history store.
+    pub fn describe(&self) -> serde_json::Value {
+        let seconds = |d: Duration| d.as_secs_f64();
+        serde_json::json!({
+            "jobs": self.jobs,
+            "runs": self.stop.runs,
+            "duration_s": self.stop.duration.map(seconds),
+            "max_failures": self.stop.max_failures,
+            "timeout_s": seconds(self.timeout.limit),
+            "timeout_signal": crate::record::signal_name(self.timeout.signal),
+            "grace_s": seconds(self.timeout.grace),
+            "on_timeout": match self.timeout.action {
+                OnTimeout::Kill => "kill",
+                OnTimeout::Keep => "keep",
+            },
+            "fail_if": self.output_rules.fail_if.as_ref().map(|r| r.as_str().to_string()),
+            "ignore": self.output_rules.ignore.as_ref().map(|r| r.as_str().to_string()),
+            "env": self.env.iter()
+                .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+                .collect::<Vec<_>>(),
+            "cwd": self.cwd.as_ref().map(|dir| dir.display().to_string()),
+            "keep_passing": self.keep_passing,
+        })
+    }
+}
+
 impl StopRules {
     /// True when no rule bounds the campaign.
     pub fn unbounded(&self) -> bool {

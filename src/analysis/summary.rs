@@ -3,12 +3,13 @@
 //! memory per signature, so a campaign of millions of runs stays small.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::analysis::signature::Signature;
 use crate::analysis::stats::{clopper_pearson, upper_bound, Interval};
 use crate::record::{FailureKind, RunRecord, Verdict};
 use crate::text::escape_line;
@@ -17,7 +18,7 @@ use crate::text::escape_line;
 pub const CONFIDENCE: f64 = 0.95;
 
 /// One cluster of failures sharing a signature.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignatureSummary {
     /// Stable id (hash of `text`).
     pub id: String,
@@ -38,7 +39,7 @@ pub struct SignatureSummary {
 }
 
 /// Distribution of run durations, in seconds.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
 pub struct DurationStats {
     /// Number of runs.
     pub count: u64,
@@ -53,7 +54,7 @@ pub struct DurationStats {
 }
 
 /// Failures by kind.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
 pub struct KindCounts {
     /// Non-zero exit.
     pub exit: u64,
@@ -88,7 +89,7 @@ impl KindCounts {
 }
 
 /// The result of a campaign, as printed at the end and stored (`--json` schema).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// Campaign id.
     pub campaign: String,
@@ -196,22 +197,44 @@ impl Tally {
 
     /// Add one finished run.
     pub fn add(&mut self, record: &RunRecord) {
-        if record.leaked_pipes {
+        let kept_pid = match record.termination {
+            crate::record::Termination::TimedOutKept { pid } => Some(pid),
+            _ => None,
+        };
+        self.observe(&Observation {
+            index: record.index,
+            duration: record.duration,
+            verdict: record.verdict,
+            signature: record.signature.as_ref(),
+            example: record.saved.as_ref().map(|saved| saved.log.as_path()),
+            example_line: record.digest.telling_line.as_deref().or(record
+                .digest
+                .tail_lines
+                .last()
+                .map(Vec::as_slice)),
+            leaked_pipes: record.leaked_pipes,
+            kept_pid,
+        });
+    }
+
+    /// Add one run described by its parts (a live record, or a row of the history store).
+    pub fn observe(&mut self, run: &Observation<'_>) {
+        if run.leaked_pipes {
             self.leaked_pipes += 1;
         }
-        if let crate::record::Termination::TimedOutKept { pid } = record.termination {
+        if let Some(pid) = run.kept_pid {
             self.kept_pids.push(pid);
         }
-        let (kind, ignored) = match record.verdict {
+        let (kind, ignored) = match run.verdict {
             Verdict::Pass => {
                 self.passes += 1;
-                self.pass_durations.record(record.duration);
+                self.pass_durations.record(run.duration);
                 return;
             }
             Verdict::Fail(kind) => {
                 self.failures += 1;
                 self.by_kind.add(kind);
-                self.fail_durations.record(record.duration);
+                self.fail_durations.record(run.duration);
                 (kind, false)
             }
             Verdict::Ignored(kind) => {
@@ -219,7 +242,7 @@ impl Tally {
                 (kind, true)
             }
         };
-        let Some(signature) = &record.signature else {
+        let Some(signature) = run.signature else {
             return;
         };
         let entry = self
@@ -231,18 +254,13 @@ impl Tally {
                 kind,
                 text: signature.text.clone(),
                 ignored,
-                first_run: record.index,
-                example: record.saved.as_ref().map(|saved| saved.log.clone()),
-                example_line: record
-                    .digest
-                    .telling_line
-                    .as_deref()
-                    .or(record.digest.tail_lines.last().map(Vec::as_slice))
-                    .map(|line| escape_line(line, 200)),
+                first_run: run.index,
+                example: run.example.map(Path::to_path_buf),
+                example_line: run.example_line.map(|line| escape_line(line, 200)),
             });
         entry.count += 1;
-        if record.index < entry.first_run {
-            entry.first_run = record.index;
+        if run.index < entry.first_run {
+            entry.first_run = run.index;
         }
     }
 
@@ -289,6 +307,27 @@ impl Tally {
             kept_pids,
         }
     }
+}
+
+/// One run as the tally needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// Run index.
+    pub index: u64,
+    /// Run duration.
+    pub duration: Duration,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Signature of a failed or ignored run.
+    pub signature: Option<&'a Signature>,
+    /// Saved log.
+    pub example: Option<&'a Path>,
+    /// The telling line (raw bytes).
+    pub example_line: Option<&'a [u8]>,
+    /// Pipes were held open by an escaped process.
+    pub leaked_pipes: bool,
+    /// Pid of a timed-out run left running.
+    pub kept_pid: Option<u32>,
 }
 
 /// Campaign facts the tally cannot see in records.

@@ -52,7 +52,7 @@ flakehunt demo: a Linux analogue of Go issue 45638 (TestLibraryCtrlHandler).
 ";
 
 /// `flakehunt demo`.
-pub fn execute(args: DemoArgs) -> Result<i32> {
+pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
     let exe =
         std::env::current_exe().context("cannot find the flakehunt binary to run the demo")?;
     let run_args = RunArgs {
@@ -73,10 +73,11 @@ pub fn execute(args: DemoArgs) -> Result<i32> {
         quiet: args.quiet,
         json: args.json,
         events: None,
+        no_history: false,
         progress: ProgressStyleArg::Auto,
         command: vec![exe.into_os_string(), "__demo-driver".into()],
     };
-    let (spec, template, mut presentation) = build(&run_args)?;
+    let (spec, template, mut presentation) = build(&run_args, db)?;
     presentation.events = Some(spec.out_dir.join("events.ndjson"));
     std::fs::create_dir_all(&spec.out_dir).with_context(|| {
         format!(

@@ -2,7 +2,10 @@
 //! into library calls and returns an exit status; nothing else lives here.
 
 pub mod demo;
+pub mod history;
+pub mod ingest;
 pub mod run;
+pub mod search;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +22,10 @@ pub const EXIT_USAGE: i32 = 2;
 #[command(name = "flakehunt", version, about, long_about = None)]
 #[command(propagate_version = true, arg_required_else_help = true)]
 pub struct Cli {
+    /// History database [default: $FLAKEHUNT_DB, else .flakehunt/history.db].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -31,6 +38,16 @@ pub enum Command {
     Run(run::RunArgs),
     /// Hunt the built-in racy example (a Linux analogue of Go issue 45638).
     Demo(demo::DemoArgs),
+    /// List past campaigns, newest first.
+    History(history::HistoryArgs),
+    /// Print a past campaign's summary.
+    Show(history::ShowArgs),
+    /// Print one run's saved output, escaped (or raw with --raw).
+    Log(history::LogArgs),
+    /// Import CI artifacts (JUnit XML, go test -json, plain logs) as sightings.
+    Ingest(ingest::IngestArgs),
+    /// Search past failures (campaigns and ingested CI logs) by regex.
+    Search(search::SearchArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard,
@@ -44,9 +61,15 @@ pub enum Command {
 
 /// Run the parsed command line; returns the process exit status.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let db = crate::store::resolve_path(cli.db.as_deref());
     match cli.command {
-        Command::Run(args) => run::execute(args),
-        Command::Demo(args) => demo::execute(args),
+        Command::Run(args) => run::execute(args, &db),
+        Command::Demo(args) => demo::execute(args, &db),
+        Command::History(args) => history::history(args, &db),
+        Command::Show(args) => history::show(args, &db),
+        Command::Log(args) => history::log(args, &db),
+        Command::Ingest(args) => ingest::execute(args, &db),
+        Command::Search(args) => search::execute(args, &db),
         Command::Guard => Ok(crate::runner::guard::guard_main()),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),
         Command::DemoDriver => {

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -12,6 +12,7 @@ use regex::bytes::Regex;
 
 use crate::campaign::{new_campaign_id, run_campaign, CampaignOptions, CampaignResult};
 use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_USAGE};
+use crate::provenance::{git_state, hostname};
 use crate::record::parse_signal;
 use crate::report;
 use crate::runner::spawn::{resolve_program, CommandTemplate};
@@ -19,6 +20,8 @@ use crate::sink::events::EventLog;
 use crate::sink::progress::{ProgressMode, ProgressSink};
 use crate::sink::Sink;
 use crate::spec::{CampaignSpec, OnTimeout, OutputRules, StopRules, TimeoutPolicy};
+use crate::store::writer::{CampaignInfo, StoreSink};
+use crate::store::{now_rfc3339, Store};
 
 /// Most runs in flight at once (the guard's table also holds kept runs).
 const MAX_JOBS: usize = 1024;
@@ -100,6 +103,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
+    /// Do not record the campaign in the history database.
+    #[arg(long)]
+    pub no_history: bool,
+
     /// Progress display style.
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
     pub progress: ProgressStyleArg,
@@ -169,10 +176,12 @@ pub struct Presentation {
     pub json: bool,
     /// NDJSON event log.
     pub events: Option<PathBuf>,
+    /// History database to record the campaign in (None: not recorded).
+    pub history: Option<PathBuf>,
 }
 
 /// Validate arguments into a campaign; every error here happens before anything runs.
-pub fn build(args: &RunArgs) -> Result<(CampaignSpec, CommandTemplate, Presentation)> {
+pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate, Presentation)> {
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
         Some(jobs) if jobs > MAX_JOBS => bail!("--jobs must be at most {MAX_JOBS}"),
@@ -275,6 +284,7 @@ pub fn build(args: &RunArgs) -> Result<(CampaignSpec, CommandTemplate, Presentat
         progress,
         json: args.json,
         events: args.events.clone(),
+        history: (!args.no_history).then(|| db.to_path_buf()),
     };
     Ok((spec, template, presentation))
 }
@@ -291,6 +301,26 @@ pub fn launch(
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(db) = &presentation.history {
+        // Opened before anything runs: a bad database is a setup error, not a lost campaign.
+        let store = Store::open(db)?;
+        let cwd = spec
+            .cwd
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        let info = CampaignInfo {
+            id: spec.id.clone(),
+            started_at: now_rfc3339(),
+            command: command.clone(),
+            spec: spec.describe(),
+            cwd: cwd.display().to_string(),
+            git: git_state(&cwd),
+            host: hostname(),
+            out_dir: spec.out_dir.display().to_string(),
+        };
+        sinks.push(Box::new(StoreSink::start(store, &info)?));
+    }
     if let Some(path) = &presentation.events {
         sinks.push(Box::new(EventLog::open(path, &spec.id, &command)?));
     }
@@ -326,8 +356,8 @@ pub fn launch(
 }
 
 /// `flakehunt run`.
-pub fn execute(args: RunArgs) -> Result<i32> {
-    let (spec, template, presentation) = build(&args)?;
+pub fn execute(args: RunArgs, db: &Path) -> Result<i32> {
+    let (spec, template, presentation) = build(&args, db)?;
     let (status, _) = launch(&spec, &template, &presentation)?;
     Ok(status)
 }

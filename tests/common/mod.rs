@@ -8,10 +8,15 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The flakehunt binary under test.
+/// The flakehunt binary under test. Its history goes to a database private to this test
+/// binary unless a test passes `--db`.
 pub fn flakehunt() -> Command {
+    static HISTORY: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let history = HISTORY.get_or_init(scratch);
     let mut command = Command::new(env!("CARGO_BIN_EXE_flakehunt"));
-    command.env_remove("FLAKEHUNT_RUN");
+    command
+        .env_remove("FLAKEHUNT_RUN")
+        .env("FLAKEHUNT_DB", history.path().join("history.db"));
     command
 }
 

@@ -1,0 +1,193 @@
+//! `flakehunt history`, `flakehunt show` and `flakehunt log`: reading past campaigns back from
+//! the history store.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::analysis::stats::format_rate;
+use crate::cli::EXIT_OK;
+use crate::report;
+use crate::store::{query, Store};
+use crate::text::{escape_line, render_excerpt, ExcerptOptions};
+
+/// Arguments of `flakehunt history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Show at most N campaigns.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (one array).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `flakehunt show`.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// Campaign id, a unique prefix of one, or `last`.
+    #[arg(value_name = "ID", default_value = "last")]
+    pub id: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `flakehunt log`.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Campaign id, a unique prefix of one, or `last`.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Run index.
+    #[arg(value_name = "RUN")]
+    pub run: u64,
+    /// Write the exact bytes the run printed (may drive your terminal; pipe it somewhere).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `flakehunt history`.
+pub fn history(args: HistoryArgs, db: &Path) -> Result<i32> {
+    let store = Store::open_existing(db)?;
+    let rows = query::list_campaigns(&store, args.limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(out, "{}", serde_json::to_string(&rows)?);
+        return Ok(EXIT_OK);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "no campaigns recorded in {}", db.display());
+        return Ok(EXIT_OK);
+    }
+    let _ = writeln!(
+        out,
+        "{:<22} {:<20} {:>9} {:>8} {:>9} {:<10} command",
+        "id", "started", "runs", "failures", "rate", "commit"
+    );
+    for row in rows {
+        let rate = if row.runs == 0 {
+            "-".to_string()
+        } else {
+            format_rate(row.failures as f64 / row.runs as f64)
+        };
+        let commit = match (&row.git_commit, row.git_dirty) {
+            (Some(commit), Some(true)) => format!("{}+", &commit[..commit.len().min(9)]),
+            (Some(commit), _) => commit[..commit.len().min(10)].to_string(),
+            (None, _) => "-".to_string(),
+        };
+        let state = if row.ended_at.is_none() {
+            " (unfinished)"
+        } else {
+            ""
+        };
+        let command = escape_line(row.command.join(" ").as_bytes(), 60);
+        let _ = writeln!(
+            out,
+            "{:<22} {:<20} {:>9} {:>8} {:>9} {:<10} {command}{state}",
+            row.id,
+            row.started_at
+                .get(..19)
+                .unwrap_or(&row.started_at)
+                .replace('T', " "),
+            report::thousands(row.runs),
+            report::thousands(row.failures),
+            rate,
+            commit
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `flakehunt show`.
+pub fn show(args: ShowArgs, db: &Path) -> Result<i32> {
+    let store = Store::open_existing(db)?;
+    let id = query::resolve_campaign(&store, &args.id)?;
+    let row = query::campaign(&store, &id)?;
+    let summary = query::summary(&store, &id)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(out, "{}", report::json::render(&summary)?);
+        return Ok(EXIT_OK);
+    }
+    let _ = write!(out, "{}", report::text::render(&summary));
+    let commit = match (&row.git_commit, row.git_dirty) {
+        (Some(commit), Some(true)) => format!("{commit} (dirty)"),
+        (Some(commit), _) => commit.clone(),
+        (None, _) => "not in a git repository".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "  recorded   {} on {}, commit {}",
+        row.started_at,
+        row.host.as_deref().unwrap_or("?"),
+        commit
+    );
+    Ok(EXIT_OK)
+}
+
+/// `flakehunt log`.
+pub fn log(args: LogArgs, db: &Path) -> Result<i32> {
+    let store = Store::open_existing(db)?;
+    let id = query::resolve_campaign(&store, &args.id)?;
+    let run = query::run(&store, &id, args.run)?;
+    let Some(path) = run.log_path else {
+        bail!(
+            "run {} of {id} {} and its output was not kept (use --keep-passing to keep passing runs)",
+            args.run,
+            if run.verdict == "pass" { "passed" } else { "has no saved log" }
+        );
+    };
+    let file = File::open(&path).with_context(|| {
+        format!(
+            "cannot open {} (was the output directory removed?)",
+            path.display()
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.raw {
+        let mut reader = BufReader::new(file);
+        // A closed pipe (e.g. `| head`) ends the copy quietly.
+        let _ = std::io::copy(&mut reader, &mut out);
+        return Ok(EXIT_OK);
+    }
+    print_escaped(file, &mut out)?;
+    Ok(EXIT_OK)
+}
+
+/// Bytes rendered at a time by `flakehunt log`.
+const BLOCK: usize = 1 << 20;
+
+/// Print a log of any size safely: escaped line by line, binary runs collapsed, in 1 MiB blocks.
+fn print_escaped(file: File, out: &mut impl Write) -> Result<()> {
+    let options = ExcerptOptions {
+        max_lines: usize::MAX,
+        max_line_chars: 16 * 1024,
+        ..ExcerptOptions::default()
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut block = Vec::with_capacity(1 << 20);
+    loop {
+        block.clear();
+        // Fill up to ~1 MiB, ending at a newline when there is one.
+        while block.len() < BLOCK {
+            // `take` bounds a line: binary garbage may have no newline for gigabytes.
+            let room = (BLOCK - block.len()) as u64;
+            let read = (&mut reader).take(room).read_until(b'\n', &mut block)?;
+            if read == 0 {
+                break;
+            }
+        }
+        if block.is_empty() {
+            break;
+        }
+        let rendered = render_excerpt(&block, &options);
+        if writeln!(out, "{rendered}").is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Reading campaigns back: listing, resolving ids (`last`, unique prefixes), summaries (stored,
+//! or rebuilt from the run rows of a campaign that was killed before it could write one), and
+//! single runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, OptionalExtension};
+
+use crate::analysis::signature::Signature;
+use crate::analysis::summary::{Observation, Summary, SummaryContext, Tally};
+use crate::record::{FailureKind, Verdict};
+use crate::store::Store;
+
+/// One campaign as listed by `flakehunt history`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CampaignRow {
+    /// Campaign id.
+    pub id: String,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// End time, if it ended cleanly.
+    pub ended_at: Option<String>,
+    /// The command.
+    pub command: Vec<String>,
+    /// Runs recorded.
+    pub runs: u64,
+    /// Failures recorded.
+    pub failures: u64,
+    /// Git commit of the working directory.
+    pub git_commit: Option<String>,
+    /// Whether the tree was dirty.
+    pub git_dirty: Option<bool>,
+    /// Host.
+    pub host: Option<String>,
+    /// Output directory.
+    pub out_dir: Option<String>,
+    /// Why it stopped.
+    pub stop_reason: Option<String>,
+    #[serde(skip)]
+    summary: Option<String>,
+}
+
+const CAMPAIGN_COLUMNS: &str = "id, started_at, ended_at, command, runs, failures, git_commit, \
+                                git_dirty, host, out_dir, stop_reason, summary";
+
+fn campaign_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CampaignRow> {
+    let command: String = row.get(3)?;
+    Ok(CampaignRow {
+        id: row.get(0)?,
+        started_at: row.get(1)?,
+        ended_at: row.get(2)?,
+        command: serde_json::from_str(&command).unwrap_or_else(|_| vec![command]),
+        runs: row.get::<_, i64>(4)?.max(0) as u64,
+        failures: row.get::<_, i64>(5)?.max(0) as u64,
+        git_commit: row.get(6)?,
+        git_dirty: row.get(7)?,
+        host: row.get(8)?,
+        out_dir: row.get(9)?,
+        stop_reason: row.get(10)?,
+        summary: row.get(11)?,
+    })
+}
+
+/// Campaigns, newest first.
+pub fn list_campaigns(store: &Store, limit: usize) -> Result<Vec<CampaignRow>> {
+    let mut statement = store.conn().prepare(&format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY started_at DESC, id DESC LIMIT ?1"
+    ))?;
+    let rows = statement
+        .query_map(params![limit as i64], campaign_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Turn `last`, a full id or a unique prefix into a campaign id.
+pub fn resolve_campaign(store: &Store, wanted: &str) -> Result<String> {
+    if wanted == "last" {
+        return store
+            .conn()
+            .query_row(
+                "SELECT id FROM campaigns ORDER BY started_at DESC, id DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?
+            .context("the history has no campaigns yet");
+    }
+    let escaped = wanted
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let mut statement = store.conn().prepare(
+        "SELECT id FROM campaigns WHERE id LIKE ?1 || '%' ESCAPE '\\' ORDER BY started_at DESC LIMIT 6",
+    )?;
+    let matches = statement
+        .query_map(params![escaped], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if let Some(exact) = matches.iter().find(|id| *id == wanted) {
+        return Ok(exact.clone());
+    }
+    match matches.len() {
+        0 => bail!("no campaign matches '{wanted}' (see `flakehunt history`)"),
+        1 => Ok(matches[0].clone()),
+        _ => bail!(
+            "'{wanted}' matches several campaigns ({}{}); give more of the id",
+            matches[..matches.len().min(5)].join(", "),
+            if matches.len() > 5 { ", ..." } else { "" }
+        ),
+    }
+}
+
+/// One campaign row.
+pub fn campaign(store: &Store, id: &str) -> Result<CampaignRow> {
+    store
+        .conn()
+        .query_row(
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1"),
+            params![id],
+            campaign_from_row,
+        )
+        .optional()?
+        .with_context(|| format!("no campaign '{id}'"))
+}
+
+/// The campaign's summary: as written at its end, or rebuilt from its runs if it never ended.
+pub fn summary(store: &Store, id: &str) -> Result<Summary> {
+    let row = campaign(store, id)?;
+    if let Some(json) = &row.summary {
+        if let Ok(summary) = serde_json::from_str::<Summary>(json) {
+            return Ok(summary);
+        }
+    }
+    rebuild_summary(store, &row)
+}
+
+fn rebuild_summary(store: &Store, row: &CampaignRow) -> Result<Summary> {
+    let mut statement = store.conn().prepare(
+        "SELECT r.idx, r.duration_us, r.verdict, r.kind, r.signature, s.text, r.log_path, r.telling_line,
+                r.leaked_pipes, r.started_at
+         FROM runs r LEFT JOIN signatures s ON s.id = r.signature
+         WHERE r.campaign = ?1 ORDER BY r.idx",
+    )?;
+    let mut rows = statement.query(params![row.id])?;
+    let mut tally = Tally::new();
+    let mut last_start = row.started_at.clone();
+    while let Some(run) = rows.next()? {
+        let index: i64 = run.get(0)?;
+        let duration: i64 = run.get(1)?;
+        let verdict: String = run.get(2)?;
+        let kind: Option<String> = run.get(3)?;
+        let signature_id: Option<String> = run.get(4)?;
+        let signature_text: Option<String> = run.get(5)?;
+        let log: Option<String> = run.get(6)?;
+        let telling: Option<String> = run.get(7)?;
+        let leaked: bool = run.get(8)?;
+        let started: String = run.get(9)?;
+        if started > last_start {
+            last_start = started;
+        }
+        let kind = kind
+            .as_deref()
+            .and_then(FailureKind::parse)
+            .unwrap_or(FailureKind::Exit);
+        let verdict = match verdict.as_str() {
+            "fail" => Verdict::Fail(kind),
+            "ignored" => Verdict::Ignored(kind),
+            _ => Verdict::Pass,
+        };
+        let signature = signature_id.map(|id| Signature {
+            text: signature_text.unwrap_or_else(|| id.clone()),
+            id,
+        });
+        let log = log.map(PathBuf::from);
+        tally.observe(&Observation {
+            index: index.max(0) as u64,
+            duration: Duration::from_micros(duration.max(0) as u64),
+            verdict,
+            signature: signature.as_ref(),
+            example: log.as_deref(),
+            example_line: telling.as_deref().map(str::as_bytes),
+            leaked_pipes: leaked,
+            kept_pid: None,
+        });
+    }
+    let elapsed = elapsed_between(&row.started_at, &last_start);
+    Ok(tally.summary(SummaryContext {
+        campaign: row.id.clone(),
+        command: row.command.clone(),
+        started_at: row.started_at.clone(),
+        elapsed,
+        stop_reason: row.stop_reason.clone().unwrap_or_else(|| {
+            "never finished (flakehunt was killed); rebuilt from the history".into()
+        }),
+        interrupted: row.ended_at.is_none(),
+        cancelled: 0,
+        out_dir: row.out_dir.clone().map(PathBuf::from).unwrap_or_default(),
+        still_kept: Vec::new(),
+    }))
+}
+
+fn elapsed_between(start: &str, end: &str) -> Duration {
+    match (
+        humantime::parse_rfc3339_weak(start),
+        humantime::parse_rfc3339_weak(end),
+    ) {
+        (Ok(start), Ok(end)) => end.duration_since(start).unwrap_or_default(),
+        _ => Duration::ZERO,
+    }
+}
+
+/// A recorded run, as `flakehunt log` needs it.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// pass | fail | ignored.
+    pub verdict: String,
+    /// Saved log, if the output was kept.
+    pub log_path: Option<PathBuf>,
+    /// Signature id.
+    pub signature: Option<String>,
+}
+
+/// One run of a campaign.
+pub fn run(store: &Store, campaign: &str, index: u64) -> Result<RunRow> {
+    store
+        .conn()
+        .query_row(
+            "SELECT verdict, log_path, signature FROM runs WHERE campaign = ?1 AND idx = ?2",
+            params![campaign, index as i64],
+            |row| {
+                Ok(RunRow {
+                    verdict: row.get(0)?,
+                    log_path: row.get::<_, Option<String>>(1)?.map(PathBuf::from),
+                    signature: row.get(2)?,
+                })
+            },
+        )
+        .optional()?
+        .with_context(|| format!("campaign {campaign} has no run {index}"))
+}
