@@ -16,9 +16,10 @@ static REV_DIR: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// What the path of an artifact says about its origin, following Go's fetchlogs cache layout
-/// `.../<date>-<rev>/<builder>[/<file>...]`: for `rev/2021-04-16T03:16:11-cf2396c/windows-amd64-2012`
-/// (or any file below the builder directory) the date is `2021-04-16T03:16:11`, the commit
-/// `cf2396c` and the platform `windows-amd64-2012`.
+/// `.../<date>-<rev>/<builder>[/<file>...]`: for
+/// `rev/2021-04-16T03:16:11-cf2396c/windows-amd64-2012` (or any file below the builder
+/// directory) the date is `2021-04-16T03:16:11`, the commit `cf2396c` and the platform
+/// `windows-amd64-2012`.
 ///
 /// The deepest `<date>-<rev>` component that has a component after it is used. Paths that do
 /// not follow the layout give all `None`; `source` is always `None` (it is for the caller to

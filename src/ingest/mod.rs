@@ -111,7 +111,7 @@ impl Format {
 }
 
 /// Everything one artifact says: its failures plus test counts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ParsedArtifact {
     /// The format the artifact was parsed as.
     pub format: Format,
@@ -162,25 +162,32 @@ pub(crate) fn line_column(bytes: &[u8], offset: usize) -> String {
 }
 
 /// Guesses the format of an artifact, by content first: XML whose first 64 KiB contain a
-/// `<testsuites` or `<testsuite` element is JUnit; a text whose first 64 KiB contain a line that
-/// is a JSON object with an `"Action"` key is a `go test -json` stream (non-JSON lines may come
-/// before it). Otherwise the extension decides (`.xml` is JUnit; `.json`, `.jsonl`, `.ndjson`
-/// are `go test -json`), and anything else is a plain log.
+/// `<testsuite` or `<testsuites` element is JUnit; a text whose first 64 KiB are mostly lines of
+/// JSON objects with an `"Action"` key (or start with one) is a `go test -json` stream, which
+/// may have a few non-JSON lines such as build errors. Otherwise the extension decides (`.xml`
+/// is JUnit; `.json`, `.jsonl`, `.ndjson` are `go test -json`), and anything else is a plain
+/// log, even if it quotes a few JSON events.
 pub fn detect_format(path: &Path, bytes: &[u8]) -> Format {
     let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    let start = head.iter().position(|b| !b.is_ascii_whitespace());
-    let trimmed = start.map_or(&b""[..], |i| &head[i..]);
-    if trimmed.starts_with(b"<")
-        && (contains(trimmed, b"<testsuites") || contains(trimmed, b"<testsuite"))
-    {
+    let text = head.trim_ascii_start();
+    if text.starts_with(b"<") && contains(text, b"<testsuite") {
         return Format::Junit;
     }
-    let looks_like_events = head.split(|&b| b == b'\n').any(|line| {
-        let line = line.trim_ascii();
-        line.starts_with(b"{") && contains(line, b"\"Action\"")
+    let is_event = |line: &[u8]| line.starts_with(b"{") && contains(line, b"\"Action\"");
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty());
+    let first_is_event = lines.next().is_some_and(is_event);
+    let (events, others) = lines.fold((0usize, 0usize), |(events, others), line| {
+        if is_event(line) {
+            (events + 1, others)
+        } else {
+            (events, others + 1)
+        }
     });
-    if looks_like_events {
+    if first_is_event || (events > 0 && events >= others) {
         return Format::GoTestJson;
     }
     let extension = path
@@ -357,10 +364,17 @@ mod tests {
             detect_format(Path::new("go.log"), events),
             Format::GoTestJson
         );
-        let with_build_noise = b"# example.com/p\n./x.go:3:1: syntax error\n{\"Action\":\"fail\",\"Package\":\"example.com/p\"}\n";
+        let with_build_noise = b"# example.com/p\n./x.go:3:1: syntax error\n{\"Action\":\"start\",\"Package\":\"example.com/p\"}\n{\"Action\":\"fail\",\"Package\":\"example.com/p\"}\n";
         assert_eq!(
             detect_format(Path::new("out"), with_build_noise),
             Format::GoTestJson
+        );
+        // A CI log that quotes one event is still a log.
+        let quoting =
+            b"step 1\nstep 2\n{\"Action\":\"fail\",\"Package\":\"p\"}\n{ not json\ndone\n";
+        assert_eq!(
+            detect_format(Path::new("ci.log"), quoting),
+            Format::PlainLog
         );
         // XML that is not JUnit: by extension.
         assert_eq!(
