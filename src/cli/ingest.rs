@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
-use crate::ingest::{self, Format, SourceMeta};
+use crate::ingest::{self, SourceMeta};
 use crate::store::writer::{artifact_known, record_artifact, ArtifactOrigin, Recorded};
 use crate::store::{now_rfc3339, Store};
 use crate::text::escape_line;
@@ -46,14 +46,6 @@ pub fn normalise_date(text: &str) -> Option<String> {
     };
     let time = humantime::parse_rfc3339_weak(&candidate).ok()?;
     Some(humantime::format_rfc3339_seconds(time).to_string())
-}
-
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Junit => "junit",
-        Format::GoTestJson => "go-test-json",
-        Format::PlainLog => "log",
-    }
 }
 
 /// `flakehunt ingest`.
@@ -110,7 +102,7 @@ pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
         let origin = ArtifactOrigin {
             hash: &hash,
             path: &path_text,
-            format: format_name(parsed.format),
+            format: parsed.format.as_str(),
             meta: &meta,
             fallback_date: &fallback_date,
         };

@@ -178,6 +178,8 @@ pub struct Presentation {
     pub events: Option<PathBuf>,
     /// History database to record the campaign in (None: not recorded).
     pub history: Option<PathBuf>,
+    /// Print the summary at the end (commands that print a verdict instead turn it off).
+    pub print_summary: bool,
 }
 
 /// Validate arguments into a campaign; every error here happens before anything runs.
@@ -285,6 +287,7 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         json: args.json,
         events: args.events.clone(),
         history: (!args.no_history).then(|| db.to_path_buf()),
+        print_summary: true,
     };
     Ok((spec, template, presentation))
 }
@@ -340,19 +343,28 @@ pub fn launch(
     } else {
         report::text::render(&result.summary)
     };
+    if !presentation.print_summary {
+        return Ok((exit_status(&result), result));
+    }
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. piped into `head`) must not turn a finished campaign into an error.
     let _ = stdout.write_all(rendered.as_bytes());
     let _ = stdout.flush();
-    let status = if result.summary.failures > 0 {
-        EXIT_FAILURES
-    } else if let Some(error) = &result.spawn_error {
+    Ok((exit_status(&result), result))
+}
+
+/// 1 if anything failed; 2 if a run could not be started (said on stderr); else 0.
+fn exit_status(result: &CampaignResult) -> i32 {
+    if let Some(error) = &result.spawn_error {
         eprintln!("flakehunt: error: {error}");
+    }
+    if result.summary.failures > 0 {
+        EXIT_FAILURES
+    } else if result.spawn_error.is_some() {
         EXIT_USAGE
     } else {
         EXIT_OK
-    };
-    Ok((status, result))
+    }
 }
 
 /// `flakehunt run`.

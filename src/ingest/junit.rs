@@ -857,6 +857,17 @@ Expected equality of these values:
             s.snippet
         );
         assert_eq!(s.signature.text, "error: server_test.cc:88: Failure");
+
+        // Older Bazel versions report the exit as a failure rather than an error.
+        let parsed = parse_ok(
+            &BAZEL
+                .replace("<error message=", "<failure message=")
+                .replace("</error>", "</failure>"),
+        );
+        assert_eq!(parsed.sightings[0].outcome, "failure");
+        assert!(parsed.sightings[0]
+            .snippet
+            .contains("[  FAILED  ] Server.Restart"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use regex::Regex;
 use regex_syntax::hir::{Hir, HirKind};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::store::Store;
@@ -94,9 +95,9 @@ pub struct SearchResult {
 pub fn search(store: &Store, query: &SearchQuery) -> Result<SearchResult> {
     let fts = query.pattern.as_ref().and_then(|p| fts_query(p.as_str()));
     let mut sql = String::from(
-        "SELECT s.id, s.date, s.test, s.message, s.snippet, s.signature, COALESCE(g.text, s.signature),
-                s.platform, s.commit_id, COALESCE(s.path, s.source), s.origin
-         FROM sightings s LEFT JOIN signatures g ON g.id = s.signature WHERE 1 = 1",
+        "SELECT s.id, s.date, s.test, s.message, s.snippet, s.signature, s.platform, s.commit_id,
+                COALESCE(s.path, s.source), s.origin
+         FROM sightings s WHERE 1 = 1",
     );
     let mut values: Vec<String> = Vec::new();
     if let Some(fts) = &fts {
@@ -124,19 +125,20 @@ pub fn search(store: &Store, query: &SearchQuery) -> Result<SearchResult> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut commit_seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut scanned = 0u64;
+    let mut signature_text = store
+        .conn()
+        .prepare_cached("SELECT text FROM signatures WHERE id = ?1")?;
     while let Some(row) = rows.next()? {
         scanned += 1;
         let test: String = row.get(2)?;
         let message: String = row.get(3)?;
         let snippet: String = row.get(4)?;
         let texts = [test.as_str(), message.as_str(), snippet.as_str()];
-        let found = match &query.pattern {
-            Some(pattern) => find_line(pattern, &texts),
-            None => Some(first_line(&message, &snippet)),
-        };
-        let Some((line, context)) = found else {
-            continue;
-        };
+        if let Some(pattern) = &query.pattern {
+            if !texts.iter().any(|text| pattern.is_match(text)) {
+                continue;
+            }
+        }
         if query
             .omit
             .iter()
@@ -146,31 +148,43 @@ pub fn search(store: &Store, query: &SearchQuery) -> Result<SearchResult> {
         }
         let date: String = row.get(1)?;
         let signature: String = row.get(5)?;
-        let text: String = row.get(6)?;
-        let platform: Option<String> = row.get(7)?;
-        let commit: Option<String> = row.get(8)?;
-        let source: Option<String> = row.get(9)?;
-        let origin: String = row.get(10)?;
-        let group = groups.entry(signature.clone()).or_insert_with(|| Group {
-            signature: signature.clone(),
-            text,
-            count: 0,
-            first_seen: date.clone(),
-            last_seen: date.clone(),
-            platforms: BTreeSet::new(),
-            commits: Vec::new(),
-            tests: BTreeSet::new(),
-            from_campaigns: 0,
-            example: Example {
-                date: date.clone(),
-                test: test.clone(),
-                platform: platform.clone(),
-                commit: commit.clone(),
-                source,
-                line,
-                context,
-            },
-        });
+        let platform: Option<String> = row.get(6)?;
+        let commit: Option<String> = row.get(7)?;
+        let origin: String = row.get(9)?;
+        let group = match groups.get_mut(&signature) {
+            Some(group) => group,
+            None => {
+                // Only a group's first sighting needs its matching line and context.
+                let (line, context) = match &query.pattern {
+                    Some(pattern) => find_line(pattern, &texts).unwrap_or_default(),
+                    None => first_line(&message, &snippet),
+                };
+                let text: Option<String> = signature_text
+                    .query_row([&signature], |row| row.get(0))
+                    .optional()?;
+                let source: Option<String> = row.get(8)?;
+                groups.entry(signature.clone()).or_insert(Group {
+                    signature: signature.clone(),
+                    text: text.unwrap_or_else(|| signature.clone()),
+                    count: 0,
+                    first_seen: date.clone(),
+                    last_seen: date.clone(),
+                    platforms: BTreeSet::new(),
+                    commits: Vec::new(),
+                    tests: BTreeSet::new(),
+                    from_campaigns: 0,
+                    example: Example {
+                        date: date.clone(),
+                        test: test.clone(),
+                        platform: platform.clone(),
+                        commit: commit.clone(),
+                        source,
+                        line,
+                        context,
+                    },
+                })
+            }
+        };
         group.count += 1;
         if origin == "campaign" {
             group.from_campaigns += 1;
@@ -178,7 +192,9 @@ pub fn search(store: &Store, query: &SearchQuery) -> Result<SearchResult> {
         // Rows arrive in date order.
         group.last_seen = date;
         if let Some(platform) = platform {
-            group.platforms.insert(platform);
+            if !group.platforms.contains(&platform) {
+                group.platforms.insert(platform);
+            }
         }
         if let Some(commit) = commit {
             if commit_seen
@@ -189,7 +205,7 @@ pub fn search(store: &Store, query: &SearchQuery) -> Result<SearchResult> {
                 group.commits.push(commit);
             }
         }
-        if !test.is_empty() {
+        if !test.is_empty() && !group.tests.contains(&test) {
             group.tests.insert(test);
         }
     }
