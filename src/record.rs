@@ -51,6 +51,31 @@ impl Termination {
         }
     }
 
+    /// The exit code, for a process that exited by itself.
+    pub fn exit_code(&self) -> Option<i32> {
+        match *self {
+            Termination::Exited { code } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The signal that ended the process (or was sent at its time limit), by name.
+    pub fn signal_name(&self) -> Option<String> {
+        match *self {
+            Termination::Signaled { signal, .. } => Some(signal_name(signal)),
+            Termination::TimedOut { signal_sent, .. } => Some(signal_name(signal_sent)),
+            _ => None,
+        }
+    }
+
+    /// True if the run hit its time limit.
+    pub fn timed_out(&self) -> bool {
+        matches!(
+            self,
+            Termination::TimedOut { .. } | Termination::TimedOutKept { .. }
+        )
+    }
+
     /// True for a clean exit with status 0.
     pub fn is_success(&self) -> bool {
         matches!(self, Termination::Exited { code: 0 })
@@ -111,6 +136,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Stable names of the verdict and its failure kind, as stored and logged.
+    pub fn names(&self) -> (&'static str, Option<&'static str>) {
+        match *self {
+            Verdict::Pass => ("pass", None),
+            Verdict::Fail(kind) => ("fail", Some(kind.as_str())),
+            Verdict::Ignored(kind) => ("ignored", Some(kind.as_str())),
+        }
+    }
+
     /// True for [`Verdict::Fail`].
     pub fn is_failure(&self) -> bool {
         matches!(self, Verdict::Fail(_))

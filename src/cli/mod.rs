@@ -6,6 +6,7 @@ pub mod history;
 pub mod ingest;
 pub mod run;
 pub mod search;
+pub mod verdict;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,12 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Search past failures (campaigns and ingested CI logs) by regex.
     Search(search::SearchArgs),
+    /// How many runs it takes to reproduce a failure, or to claim it is fixed.
+    Plan(verdict::PlanArgs),
+    /// Rerun until the fix is proven at a confidence, or the first failure disproves it.
+    Verify(verdict::VerifyArgs),
+    /// Compare two campaigns: is B better, worse or indistinguishable from A?
+    Compare(verdict::CompareArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard,
@@ -70,6 +77,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Log(args) => history::log(args, &db),
         Command::Ingest(args) => ingest::execute(args, &db),
         Command::Search(args) => search::execute(args, &db),
+        Command::Plan(args) => verdict::plan(args, &db),
+        Command::Verify(args) => verdict::verify(args, &db),
+        Command::Compare(args) => verdict::compare(args, &db),
         Command::Guard => Ok(crate::runner::guard::guard_main()),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),
         Command::DemoDriver => {

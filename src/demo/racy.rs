@@ -9,15 +9,15 @@
 //!
 //! Here [`child_main`] plays the C program plus DLL. Its main thread starts an "initialiser"
 //! thread (the Go runtime), which does some start-up work and then installs a SIGINT handler;
-//! meanwhile the main thread finishes "loading" (it blocks for half a millisecond) and prints
-//! `ready` without waiting for the initialiser. [`driver_main`] plays the test: it
-//! starts the child, sends SIGINT the moment it reads `ready`, and reports whether the child
-//! saw it. Usually the initialiser wins comfortably; it loses only when the scheduler keeps it
-//! off a CPU for longer than its head start, so the race comes from real scheduling noise and
-//! never from random numbers. On a small (2-core) machine running two drivers at a time the
-//! failure rate with the default start-up work ([`DEFAULT_INIT_SPIN`]) is a few in a thousand.
+//! meanwhile the main thread finishes "loading" (it blocks for 0.8 ms) and prints `ready`
+//! without waiting for the initialiser. [`driver_main`] plays the test: it starts the child,
+//! sends SIGINT the moment it reads `ready`, and reports whether the child saw it. Usually the
+//! initialiser wins comfortably; it loses only when the scheduler keeps it off a CPU for longer
+//! than its head start, so the race comes from real scheduling noise and never from random
+//! numbers. On an otherwise idle 2-core machine running two drivers at a time, the failure
+//! rate with the default start-up work ([`DEFAULT_INIT_SPIN`]) is a few in a thousand.
 //! `FLAKEHUNT_DEMO_INIT_SPIN` (microseconds) overrides it: values approaching the loader's
-//! 500 us make failures frequent, 0 makes them rarer.
+//! 800 us make failures frequent. Other load on the machine makes them more frequent too.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
@@ -43,7 +43,7 @@ pub const DEFAULT_INIT_SPIN: u64 = 100;
 /// start-up work, which happens occasionally when other processes compete for the CPUs.
 /// Blocking rather than spinning leaves the CPU free for the initialiser; a spinning loader
 /// would crowd it out on a 2-core machine and fail most runs.
-const LOADER_WAIT: Duration = Duration::from_micros(500);
+const LOADER_WAIT: Duration = Duration::from_micros(800);
 
 /// How long the child waits for the signal after announcing it is ready.
 const SIGNAL_WAIT: Duration = Duration::from_secs(5);

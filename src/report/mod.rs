@@ -39,15 +39,7 @@ pub fn display_path(path: &Path) -> String {
 
 /// Integer with thousands separators: `30,000`.
 pub fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
+    crate::analysis::stats::group_thousands(value)
 }
 
 #[cfg(test)]

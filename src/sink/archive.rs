@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::record::{signal_name, OutputStore, RunRecord, SavedOutput, Termination, Verdict};
+use crate::record::{OutputStore, RunRecord, SavedOutput, Termination, Verdict};
 use crate::runner::capture::{remove_quietly, write_stream_map};
 
 /// Saves run output under one campaign directory.
@@ -95,17 +95,11 @@ impl Archive {
                     .with_context(|| format!("could not move output to {}", streams.display()))?;
             }
         }
-        let (verdict, kind) = match record.verdict {
-            Verdict::Pass => ("pass", None),
-            Verdict::Fail(kind) => ("fail", Some(kind.as_str())),
-            Verdict::Ignored(kind) => ("ignored", Some(kind.as_str())),
-        };
-        let (exit_code, signal) = match record.termination {
-            Termination::Exited { code } => (Some(code), None),
-            Termination::Signaled { signal, .. } => (None, Some(signal_name(signal))),
-            Termination::TimedOut { signal_sent, .. } => (None, Some(signal_name(signal_sent))),
-            Termination::TimedOutKept { .. } => (None, None),
-        };
+        let (verdict, kind) = record.verdict.names();
+        let (exit_code, signal) = (
+            record.termination.exit_code(),
+            record.termination.signal_name(),
+        );
         let file_name = |path: &Path| {
             path.file_name()
                 .map(|name| name.to_string_lossy().into_owned())
@@ -123,10 +117,7 @@ impl Archive {
             termination: &record.termination,
             exit_code,
             signal,
-            timed_out: matches!(
-                record.termination,
-                Termination::TimedOut { .. } | Termination::TimedOutKept { .. }
-            ),
+            timed_out: record.termination.timed_out(),
             signature: record.signature.as_ref(),
             telling_line: record
                 .digest

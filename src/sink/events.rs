@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::analysis::summary::{Summary, Tally};
-use crate::record::{RunRecord, Verdict};
+use crate::record::RunRecord;
 use crate::sink::Sink;
 
 /// Appends NDJSON records to a file.
@@ -52,11 +52,7 @@ impl EventLog {
 
 impl Sink for EventLog {
     fn run_finished(&mut self, record: &RunRecord, _tally: &Tally) -> Result<()> {
-        let (verdict, kind) = match record.verdict {
-            Verdict::Pass => ("pass", None),
-            Verdict::Fail(kind) => ("fail", Some(kind.as_str())),
-            Verdict::Ignored(kind) => ("ignored", Some(kind.as_str())),
-        };
+        let (verdict, kind) = record.verdict.names();
         let event = json!({
             "type": "run",
             "campaign": self.campaign,

@@ -103,17 +103,7 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.prepare(true)?;
-        Ok(store)
+        Store::connect(path, flags, true)
     }
 
     /// Open an existing store for reading only.
@@ -124,6 +114,10 @@ impl Store {
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Store::connect(path, flags, false)
+    }
+
+    fn connect(path: &Path, flags: OpenFlags, writable: bool) -> Result<Store, StoreError> {
         let conn =
             Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
                 path: path.to_path_buf(),
@@ -133,7 +127,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.prepare(false)?;
+        store.prepare(writable)?;
         Ok(store)
     }
 
@@ -174,9 +168,18 @@ impl Store {
             }
             return Ok(());
         }
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|source| self.sqlite(source))?;
+        // Switching a new database to WAL needs a lock the busy handler does not wait for when
+        // several processes create the store at once; retry for as long as it would have.
+        let started = std::time::Instant::now();
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(source) => return Err(self.sqlite(source)),
+            }
+        }
         // With WAL, NORMAL survives any crash of flakehunt; only power loss can drop the tail.
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
@@ -189,6 +192,20 @@ impl Store {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// Run `work` in an IMMEDIATE transaction: it takes the write lock up front (waiting for
+    /// other writers), so it can never fail on a stale snapshot the way a deferred one can.
+    pub fn write<T>(
+        &mut self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let transaction = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
     }
 
     /// The database path.
@@ -205,6 +222,13 @@ impl Store {
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Current time as an RFC 3339 string with milliseconds (UTC), sortable as text.

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use crate::analysis::summary::{Summary, Tally};
-use crate::record::{signal_name, RunRecord, Termination, Verdict};
+use crate::record::{RunRecord, Verdict};
 use crate::runner::Progress;
 use crate::sink::Sink;
 use crate::store::Store;
@@ -64,11 +64,10 @@ pub struct StoreSink {
 
 impl StoreSink {
     /// Record the campaign's start.
-    pub fn start(store: Store, info: &CampaignInfo) -> Result<StoreSink> {
+    pub fn start(mut store: Store, info: &CampaignInfo) -> Result<StoreSink> {
         let command = serde_json::to_string(&info.command).context("encode command")?;
         store
-            .conn()
-            .execute(
+            .write(|conn| conn.execute(
                 "INSERT INTO campaigns (id, started_at, command, spec, cwd, git_commit, git_dirty, host, out_dir)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -82,7 +81,7 @@ impl StoreSink {
                     info.host,
                     info.out_dir,
                 ],
-            )
+            ))
             .with_context(|| format!("could not record the campaign in {}", store.path().display()))?;
         Ok(StoreSink {
             campaign: info.id.clone(),
@@ -105,7 +104,7 @@ impl StoreSink {
         let transaction = self
             .store
             .conn_mut()
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .with_context(|| format!("history database {}", path.display()))?;
         {
             let mut insert = transaction.prepare_cached(
@@ -131,21 +130,12 @@ impl StoreSink {
     }
 
     fn write_failure(&mut self, record: &RunRecord) -> Result<()> {
-        let (verdict, kind) = match record.verdict {
-            Verdict::Pass => ("pass", None),
-            Verdict::Fail(kind) => ("fail", Some(kind.as_str())),
-            Verdict::Ignored(kind) => ("ignored", Some(kind.as_str())),
-        };
-        let (exit_code, signal) = match record.termination {
-            Termination::Exited { code } => (Some(code), None),
-            Termination::Signaled { signal, .. } => (None, Some(signal_name(signal))),
-            Termination::TimedOut { signal_sent, .. } => (None, Some(signal_name(signal_sent))),
-            Termination::TimedOutKept { .. } => (None, None),
-        };
-        let timed_out = matches!(
-            record.termination,
-            Termination::TimedOut { .. } | Termination::TimedOutKept { .. }
+        let (verdict, kind) = record.verdict.names();
+        let (exit_code, signal) = (
+            record.termination.exit_code(),
+            record.termination.signal_name(),
         );
+        let timed_out = record.termination.timed_out();
         let telling = record
             .digest
             .telling_line
@@ -177,7 +167,7 @@ impl StoreSink {
         let transaction = self
             .store
             .conn_mut()
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .with_context(|| format!("history database {}", path.display()))?;
         transaction.execute(
             "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, kind, exit_code,
@@ -262,8 +252,7 @@ impl Sink for StoreSink {
         self.flush()?;
         let json = serde_json::to_string(summary).context("encode summary")?;
         self.store
-            .conn()
-            .execute(
+            .write(|conn| conn.execute(
                 "UPDATE campaigns SET ended_at = ?2, runs = ?3, failures = ?4, stop_reason = ?5, summary = ?6
                  WHERE id = ?1",
                 params![
@@ -274,7 +263,7 @@ impl Sink for StoreSink {
                     summary.stop_reason,
                     json
                 ],
-            )
+            ))
             .with_context(|| format!("history database {}", self.store.path().display()))?;
         Ok(())
     }
@@ -354,7 +343,7 @@ pub fn record_artifact(
     let path = store.path().to_path_buf();
     let transaction = store
         .conn_mut()
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .with_context(|| format!("history database {}", path.display()))?;
     let inserted = transaction.execute(
         "INSERT OR IGNORE INTO ingested_files (hash, path, format, ingested_at, sightings)
