@@ -94,15 +94,18 @@ pub enum FailureKind {
     Timeout,
     /// Exited 0 but its output matched `--fail-if`.
     OutputMatch,
+    /// A step of the interaction script failed.
+    Script,
 }
 
 impl FailureKind {
     /// Every kind, in display order.
-    pub const ALL: [FailureKind; 4] = [
+    pub const ALL: [FailureKind; 5] = [
         FailureKind::Exit,
         FailureKind::Signal,
         FailureKind::Timeout,
         FailureKind::OutputMatch,
+        FailureKind::Script,
     ];
 
     /// Parse a name written by [`FailureKind::as_str`].
@@ -119,6 +122,7 @@ impl FailureKind {
             FailureKind::Signal => "signal",
             FailureKind::Timeout => "timeout",
             FailureKind::OutputMatch => "output-match",
+            FailureKind::Script => "script",
         }
     }
 }
@@ -241,6 +245,10 @@ pub struct RunRecord {
     pub leaked_pipes: bool,
     /// Failure signature (set by analysis for failed and ignored runs).
     pub signature: Option<Signature>,
+    /// Script events with their measured times.
+    pub script_events: Vec<crate::runner::script::ScriptEvent>,
+    /// Why the script failed the run (`step 3 expect-output ...: process died by SIGINT`).
+    pub script_failure: Option<String>,
     /// Where its output was saved, if it was.
     pub saved: Option<SavedOutput>,
 }
@@ -248,6 +256,9 @@ pub struct RunRecord {
 impl RunRecord {
     /// The label used in signatures: the termination, or the output match that failed it.
     pub fn outcome_label(&self) -> String {
+        if let Some(reason) = &self.script_failure {
+            return reason.clone();
+        }
         match (&self.verdict, &self.digest.fail_if_match) {
             (Verdict::Fail(FailureKind::OutputMatch), Some(_)) => "output matched --fail-if".into(),
             _ => self.termination.label(),

@@ -32,6 +32,8 @@ pub struct CampaignSpec {
     pub keep_passing: bool,
     /// Bytes of a run's output held in memory before the rest spills to disk.
     pub memory_per_run: usize,
+    /// Interaction with each run (wait for output, signal, expect...), if any.
+    pub script: Option<std::sync::Arc<crate::runner::script::Script>>,
 }
 
 /// Stop rules; the first one reached ends the campaign. All `None`: run until interrupted.
@@ -68,6 +70,9 @@ impl CampaignSpec {
                 .collect::<Vec<_>>(),
             "cwd": self.cwd.as_ref().map(|dir| dir.display().to_string()),
             "keep_passing": self.keep_passing,
+            "script": self.script.as_ref().map(|script| {
+                script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
+            }),
         })
     }
 }

@@ -65,6 +65,9 @@ pub struct KindCounts {
     /// Output matched `--fail-if`.
     #[serde(rename = "output-match")]
     pub output_match: u64,
+    /// A script step failed.
+    #[serde(default)]
+    pub script: u64,
 }
 
 impl KindCounts {
@@ -74,6 +77,7 @@ impl KindCounts {
             FailureKind::Signal => self.signal += 1,
             FailureKind::Timeout => self.timeout += 1,
             FailureKind::OutputMatch => self.output_match += 1,
+            FailureKind::Script => self.script += 1,
         }
     }
 
@@ -84,6 +88,7 @@ impl KindCounts {
             FailureKind::Signal => self.signal,
             FailureKind::Timeout => self.timeout,
             FailureKind::OutputMatch => self.output_match,
+            FailureKind::Script => self.script,
         }
     }
 }

@@ -74,6 +74,8 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
         json: args.json,
         events: None,
         no_history: false,
+        steps: Vec::new(),
+        script: None,
         progress: ProgressStyleArg::Auto,
         command: vec![exe.into_os_string(), "__demo-driver".into()],
     };

@@ -15,6 +15,7 @@ use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_USAGE};
 use crate::provenance::{git_state, hostname};
 use crate::record::parse_signal;
 use crate::report;
+use crate::runner::script::Script;
 use crate::runner::spawn::{resolve_program, CommandTemplate};
 use crate::sink::events::EventLog;
 use crate::sink::progress::{ProgressMode, ProgressSink};
@@ -102,6 +103,16 @@ pub struct RunArgs {
     /// Append one NDJSON record per finished run to FILE.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+
+    /// Interaction step for each run, repeatable, in order: `wait-output REGEX [within DUR]`,
+    /// `sleep DUR|MIN..MAX`, `signal SIG [to group|main]`, `write TEXT`, `close-stdin`,
+    /// `expect-output REGEX within DUR`, `expect-exit CODE|SIG within DUR`.
+    #[arg(long = "step", value_name = "STEP", conflicts_with = "script")]
+    pub steps: Vec<String>,
+
+    /// Interaction script: a TOML file with `steps = ["wait-output ready", "signal SIGINT", ...]`.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
 
     /// Do not record the campaign in the history database.
     #[arg(long)]
@@ -219,6 +230,7 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         fail_if: compile("--fail-if", &args.fail_if)?,
         ignore: compile("--ignore", &args.ignore)?,
     };
+    let script = load_script(args)?;
     let cwd = match &args.cwd {
         Some(dir) => {
             let absolute = std::path::absolute(dir)
@@ -265,6 +277,7 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         out_dir,
         keep_passing: args.keep_passing,
         memory_per_run: MEMORY_PER_RUN,
+        script: script.map(std::sync::Arc::new),
     };
     let template = CommandTemplate {
         program,
@@ -290,6 +303,19 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         print_summary: true,
     };
     Ok((spec, template, presentation))
+}
+
+/// The interaction script from `--step` or `--script`, checked before anything runs.
+fn load_script(args: &RunArgs) -> Result<Option<Script>> {
+    if let Some(path) = &args.script {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read script {}", path.display()))?;
+        return Ok(Some(Script::from_toml(path, &text)?));
+    }
+    if args.steps.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Script::from_steps(&args.steps)?))
 }
 
 /// Run a validated campaign with its sinks and print the result; returns the exit status.

@@ -7,8 +7,11 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use std::time::Instant;
+
 use crate::analysis::signature::is_telling_line;
 use crate::record::{OutputDigest, OutputStore, Stream};
+use crate::runner::script::LineLog;
 use crate::spec::OutputRules;
 
 /// Longest line the scanner looks at; the rest of a longer line is skipped for scanning only.
@@ -33,6 +36,8 @@ pub struct Capture {
     scanners: [LineScanner; 2],
     digest: OutputDigest,
     tail: VecDeque<Vec<u8>>,
+    /// Complete lines with arrival times, kept for a script's wait/expect steps.
+    line_log: Option<LineLog>,
 }
 
 #[derive(Debug)]
@@ -65,7 +70,19 @@ impl Capture {
             scanners: [LineScanner::default(), LineScanner::default()],
             digest: OutputDigest::default(),
             tail: VecDeque::with_capacity(TAIL_LINES),
+            line_log: None,
         }
+    }
+
+    /// Also keep complete lines with their arrival times for a script.
+    pub fn with_line_log(mut self) -> Capture {
+        self.line_log = Some(LineLog::default());
+        self
+    }
+
+    /// The script's view of the output, if kept.
+    pub fn line_log(&mut self) -> Option<&mut LineLog> {
+        self.line_log.as_mut()
     }
 
     /// Total bytes captured so far.
@@ -137,6 +154,7 @@ impl Capture {
     }
 
     fn scan(&mut self, stream: Stream, chunk: &[u8], rules: &OutputRules) {
+        let arrived = Instant::now();
         let scanner_index = match stream {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
@@ -150,11 +168,17 @@ impl Capture {
                     if scanner.partial.is_empty() && !scanner.overflowed {
                         let line = &piece[..piece.len().min(MAX_SCANNED_LINE)];
                         Self::digest_line(&mut self.digest, &mut self.tail, line, rules);
+                        if let Some(log) = &mut self.line_log {
+                            log.push(arrived, line.strip_suffix(b"\r").unwrap_or(line));
+                        }
                     } else {
                         scanner.append(piece);
                         let line = std::mem::take(&mut scanner.partial);
                         scanner.overflowed = false;
                         Self::digest_line(&mut self.digest, &mut self.tail, &line, rules);
+                        if let Some(log) = &mut self.line_log {
+                            log.push(arrived, line.strip_suffix(b"\r").unwrap_or(&line));
+                        }
                         scanner.partial = line;
                         scanner.partial.clear();
                     }
@@ -196,14 +220,24 @@ impl Capture {
         }
     }
 
-    /// Finish capturing: scan unterminated last lines and hand over the output and its digest.
-    pub fn finish(mut self, rules: &OutputRules) -> io::Result<(OutputStore, OutputDigest)> {
+    /// Treat unterminated last lines as complete (the process is gone; no newline will come).
+    pub fn flush_partial_lines(&mut self, rules: &OutputRules) {
+        let arrived = Instant::now();
         for scanner in &mut self.scanners {
             if !scanner.partial.is_empty() {
                 let line = std::mem::take(&mut scanner.partial);
+                scanner.overflowed = false;
                 Self::digest_line(&mut self.digest, &mut self.tail, &line, rules);
+                if let Some(log) = &mut self.line_log {
+                    log.push(arrived, &line);
+                }
             }
         }
+    }
+
+    /// Finish capturing: scan unterminated last lines and hand over the output and its digest.
+    pub fn finish(mut self, rules: &OutputRules) -> io::Result<(OutputStore, OutputDigest)> {
+        self.flush_partial_lines(rules);
         let mut digest = self.digest;
         digest.total_bytes = self.total;
         let excess = digest.tail_bytes.len().saturating_sub(TAIL_BYTES);

@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod guard;
 pub mod interrupt;
+pub mod script;
 pub mod spawn;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -23,6 +24,7 @@ use crate::spec::{CampaignSpec, OnTimeout, OutputRules};
 use capture::Capture;
 use guard::Guard;
 use interrupt::Interrupts;
+use script::{ExitSeen, Script, ScriptIo, ScriptRun, ScriptState, SignalTarget};
 use spawn::{signal_group, CommandTemplate, Spawner};
 
 /// How long output pipes may stay open after a run's process group is gone before flakehunt
@@ -182,6 +184,14 @@ struct Slot {
     timed_out: Option<(i32, bool)>,
     exit: Option<Exit>,
     leaked_pipes: bool,
+    /// Write end of the run's stdin, when a script talks to it.
+    stdin: Option<OwnedFd>,
+    /// The run's progress through the campaign's script.
+    script: Option<ScriptRun>,
+    /// When the script must be advanced next (a sleep or a step's time limit).
+    script_wake: Option<Instant>,
+    /// Why the script failed the run.
+    script_failure: Option<String>,
 }
 
 impl Slot {
@@ -191,7 +201,7 @@ impl Slot {
 
     fn next_deadline(&self) -> Option<Instant> {
         let drain = self.exit.map(|exit| exit.at + LEAK_GRACE);
-        [self.deadline, self.kill_at, drain]
+        [self.deadline, self.kill_at, drain, self.script_wake]
             .into_iter()
             .flatten()
             .min()
@@ -222,6 +232,13 @@ pub fn execute(
         None => None,
     };
     let spawner = Spawner::new(template).context("could not prepare the command")?;
+    if spec.script.is_some() {
+        // The default 50 us timer slack would blur the delays a script asks for.
+        // SAFETY: prctl on the calling thread only.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+        }
+    }
     let mut engine = Engine {
         spec,
         spawner,
@@ -237,6 +254,7 @@ pub fn execute(
         poll_fds: Vec::new(),
         sources: Vec::new(),
         waiting_notice_sent: false,
+        script_seed: xxhash_rust::xxh3::xxh3_64(spec.id.as_bytes()),
     };
     let result = engine.run(&mut interrupts, guard.as_mut(), observer);
     if result.is_err() {
@@ -263,6 +281,8 @@ struct Engine<'a> {
     poll_fds: Vec<libc::pollfd>,
     sources: Vec<Source>,
     waiting_notice_sent: bool,
+    /// Seeds each run's script draws (sleep ranges): campaign id mixed with the run index.
+    script_seed: u64,
 }
 
 impl Engine<'_> {
@@ -366,7 +386,11 @@ impl Engine<'_> {
                 break;
             }
             let index = self.launched;
-            let child = match self.spawner.spawn(index) {
+            let script = self.spec.script.as_deref();
+            let child = match self
+                .spawner
+                .spawn(index, script.is_some_and(Script::uses_stdin))
+            {
                 Ok(child) => child,
                 Err(error) => {
                     let reason = format!("run {index}: {error}");
@@ -379,13 +403,17 @@ impl Engine<'_> {
             }
             self.launched += 1;
             let spill_base = self.options.spill_dir.join(format!("run-{index}"));
+            let mut capture = Capture::new(self.spec.memory_per_run, spill_base);
+            if script.is_some() {
+                capture = capture.with_line_log();
+            }
             self.slots.push(Slot {
                 index,
                 pid: child.pid,
                 role: Role::Running,
                 pidfd: Some(child.pidfd),
                 pipes: [Some(child.stdout), Some(child.stderr)],
-                capture: Some(Capture::new(self.spec.memory_per_run, spill_base)),
+                capture: Some(capture),
                 started: child.started,
                 started_at: child.started_at,
                 deadline: Some(child.started + self.spec.timeout.limit),
@@ -393,7 +421,62 @@ impl Engine<'_> {
                 timed_out: None,
                 exit: None,
                 leaked_pipes: false,
+                stdin: child.stdin,
+                script: script.map(|_| ScriptRun::new(child.started, self.script_seed ^ index)),
+                script_wake: None,
+                script_failure: None,
             });
+            let slot_index = self.slots.len() - 1;
+            self.drive_script(slot_index, None);
+        }
+    }
+
+    /// Advance a run's script as far as it goes now; on a failed step, kill the run.
+    fn drive_script(&mut self, slot_index: usize, exit: Option<ExitSeen>) {
+        let Some(script) = self.spec.script.as_deref() else {
+            return;
+        };
+        let slot = &mut self.slots[slot_index];
+        if slot.role != Role::Running || slot.script_failure.is_some() {
+            return;
+        }
+        let Slot {
+            script: Some(run),
+            capture: Some(capture),
+            stdin,
+            pid,
+            ..
+        } = slot
+        else {
+            return;
+        };
+        if run.finished(script) {
+            return;
+        }
+        let Some(lines) = capture.line_log() else {
+            return;
+        };
+        let mut io = SlotIo { pid: *pid, stdin };
+        let state = run.advance(script, &mut io, lines, Instant::now(), exit);
+        let state = match (state, exit) {
+            // The process is gone and its output drained: a step still waiting never completes.
+            (ScriptState::Waiting(_), Some(seen)) => match run.abandon(script, seen) {
+                Some(reason) => ScriptState::Failed(reason),
+                None => ScriptState::Done,
+            },
+            (state, _) => state,
+        };
+        match state {
+            ScriptState::Waiting(wake) => slot.script_wake = wake,
+            ScriptState::Done => slot.script_wake = None,
+            ScriptState::Failed(reason) => {
+                slot.script_wake = None;
+                slot.script_failure = Some(reason);
+                if slot.exit.is_none() {
+                    slot.deadline = None;
+                    signal_group(slot.pid, libc::SIGKILL);
+                }
+            }
         }
     }
 
@@ -456,14 +539,18 @@ impl Engine<'_> {
             }
         }
         let wait = wake.saturating_duration_since(Instant::now());
-        // Round up so that the loop does not spin just before a deadline.
-        let millis = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: poll_fds is a valid array of pollfd of the given length.
+        // ppoll takes nanoseconds: script sleeps and signal delays need better than poll's ms.
+        let timeout = libc::timespec {
+            tv_sec: wait.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: poll_fds is a valid array of pollfd of the given length; no signal mask.
         let ready = unsafe {
-            libc::poll(
+            libc::ppoll(
                 self.poll_fds.as_mut_ptr(),
                 self.poll_fds.len() as libc::nfds_t,
-                millis,
+                &timeout,
+                std::ptr::null(),
             )
         };
         if ready < 0 {
@@ -483,7 +570,10 @@ impl Engine<'_> {
             }
             match self.sources[entry] {
                 Source::Interrupt => {}
-                Source::Pipe(slot_index, pipe_index) => self.read_pipe(slot_index, pipe_index)?,
+                Source::Pipe(slot_index, pipe_index) => {
+                    self.read_pipe(slot_index, pipe_index)?;
+                    self.drive_script(slot_index, None);
+                }
                 Source::Exit(slot_index) => self.reap(slot_index)?,
             }
         }
@@ -598,6 +688,13 @@ impl Engine<'_> {
                     }
                 }
             }
+            if self.slots[slot_index]
+                .script_wake
+                .is_some_and(|at| now >= at)
+            {
+                self.slots[slot_index].script_wake = None;
+                self.drive_script(slot_index, None);
+            }
             let slot = &mut self.slots[slot_index];
             if slot.kill_at.is_some_and(|at| now >= at) && slot.exit.is_none() {
                 signal_group(slot.pid, libc::SIGKILL);
@@ -643,6 +740,19 @@ impl Engine<'_> {
             }
             match self.slots[slot_index].role {
                 Role::Running => {
+                    if let Some(exit) = self.slots[slot_index].exit {
+                        let seen = match exit.status {
+                            ExitStatus::Code(code) => ExitSeen::Code(code),
+                            ExitStatus::Signal { signal, .. } => ExitSeen::Signal(signal),
+                        };
+                        let rules = &self.spec.output_rules;
+                        if let Some(capture) = &mut self.slots[slot_index].capture {
+                            capture.flush_partial_lines(rules);
+                        }
+                        if self.slots[slot_index].timed_out.is_none() {
+                            self.drive_script(slot_index, Some(seen));
+                        }
+                    }
                     let slot = &mut self.slots[slot_index];
                     // done() guarantees the exit was collected.
                     let Some(exit) = slot.exit else {
@@ -705,7 +815,14 @@ impl Engine<'_> {
             }
             None => (None, OutputDigest::default()),
         };
-        let verdict = judge(&termination, &digest);
+        let mut verdict = judge(&termination, &digest);
+        if slot.script_failure.is_some() && !matches!(termination, Termination::TimedOut { .. }) {
+            verdict = if digest.ignore_matched {
+                Verdict::Ignored(FailureKind::Script)
+            } else {
+                Verdict::Fail(FailureKind::Script)
+            };
+        }
         Ok(RunRecord {
             index: slot.index,
             pid: slot.pid,
@@ -718,6 +835,12 @@ impl Engine<'_> {
             leaked_pipes: slot.leaked_pipes,
             signature: None,
             saved: None,
+            script_events: slot
+                .script
+                .as_ref()
+                .map(|run| run.events.clone())
+                .unwrap_or_default(),
+            script_failure: slot.script_failure.clone(),
         })
     }
 
@@ -746,6 +869,48 @@ impl Engine<'_> {
                 capture.discard();
             }
         }
+    }
+}
+
+/// A running slot as its script sees it.
+struct SlotIo<'a> {
+    pid: u32,
+    stdin: &'a mut Option<OwnedFd>,
+}
+
+impl ScriptIo for SlotIo<'_> {
+    fn signal(&mut self, signal: i32, target: SignalTarget) {
+        match target {
+            SignalTarget::Group => signal_group(self.pid, signal),
+            // SAFETY: kill(2) of our own, not yet reaped, child.
+            SignalTarget::Main => unsafe {
+                libc::kill(self.pid as i32, signal);
+            },
+        }
+    }
+
+    fn write_stdin(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let Some(fd) = self.stdin.as_ref() else {
+            return Err(std::io::Error::other("stdin was already closed"));
+        };
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match rustix::io::write(fd, rest) {
+                Ok(written) => rest = &rest[written..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    return Err(std::io::Error::other(
+                        "the run is not reading its stdin (pipe full)",
+                    ))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn close_stdin(&mut self) {
+        *self.stdin = None;
     }
 }
 

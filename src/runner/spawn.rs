@@ -41,6 +41,8 @@ pub struct SpawnedChild {
     pub stdout: OwnedFd,
     /// Read end of the stderr pipe (non-blocking).
     pub stderr: OwnedFd,
+    /// Write end of the stdin pipe (non-blocking), when the run reads from flakehunt.
+    pub stdin: Option<OwnedFd>,
     /// Monotonic spawn time.
     pub started: Instant,
     /// Wall-clock spawn time.
@@ -162,7 +164,14 @@ impl Spawner {
     /// The child leads a new process group so that timeouts and cancellation can signal
     /// everything it started, and gets SIGKILL if flakehunt dies so that a killed campaign leaves
     /// no runs behind.
-    pub fn spawn(&mut self, index: u64) -> io::Result<SpawnedChild> {
+    pub fn spawn(&mut self, index: u64, stdin_pipe: bool) -> io::Result<SpawnedChild> {
+        let stdin = if stdin_pipe {
+            let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
+            set_nonblocking(&write)?;
+            Some((read, write))
+        } else {
+            None
+        };
         let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
         let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
         set_nonblocking(&stdout_read)?;
@@ -177,7 +186,9 @@ impl Spawner {
             envp: self.envp.as_ptr(),
             cwd: self.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
             fds: [
-                self.dev_null.as_raw_fd(),
+                stdin
+                    .as_ref()
+                    .map_or(self.dev_null.as_raw_fd(), |(read, _)| read.as_raw_fd()),
                 stdout_write.as_raw_fd(),
                 stderr_write.as_raw_fd(),
             ],
@@ -211,6 +222,7 @@ impl Spawner {
             pidfd,
             stdout: stdout_read,
             stderr: stderr_read,
+            stdin: stdin.map(|(_, write)| write),
             started,
             started_at,
         })

@@ -40,6 +40,8 @@ struct RunMeta<'a> {
     telling_line: Option<String>,
     output_bytes: u64,
     leaked_pipes: bool,
+    script_failure: Option<&'a str>,
+    script_events: &'a [crate::runner::script::ScriptEvent],
     log: String,
     streams: String,
 }
@@ -126,6 +128,8 @@ impl Archive {
                 .map(|line| String::from_utf8_lossy(line).into_owned()),
             output_bytes: record.digest.total_bytes,
             leaked_pipes: record.leaked_pipes,
+            script_failure: record.script_failure.as_deref(),
+            script_events: &record.script_events,
             log: file_name(&log),
             streams: file_name(&streams),
         };

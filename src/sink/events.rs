@@ -67,6 +67,8 @@ impl Sink for EventLog {
             "signature_text": record.signature.as_ref().map(|s| &s.text),
             "output_bytes": record.digest.total_bytes,
             "leaked_pipes": record.leaked_pipes,
+            "script_failure": record.script_failure,
+            "script_events": record.script_events,
             "log": record.saved.as_ref().map(|saved| saved.log.display().to_string()),
         });
         self.write(&event)
