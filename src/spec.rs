@@ -34,6 +34,18 @@ pub struct CampaignSpec {
     pub memory_per_run: usize,
     /// Interaction with each run (wait for output, signal, expect...), if any.
     pub script: Option<std::sync::Arc<crate::runner::script::Script>>,
+    /// Fixed delays for one sleep step of the script, run by run (`flakehunt window`).
+    pub sweep: Option<Sweep>,
+}
+
+/// A delay sweep: run `i` sleeps `delays[i]` at script step `step` instead of drawing from the
+/// step's range.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// Index of the sleep step in the script.
+    pub step: usize,
+    /// Delay of each run, by run index (runs beyond the list use the step as written).
+    pub delays: std::sync::Arc<Vec<Duration>>,
 }
 
 /// Stop rules; the first one reached ends the campaign. All `None`: run until interrupted.

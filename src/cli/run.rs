@@ -278,6 +278,7 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         keep_passing: args.keep_passing,
         memory_per_run: MEMORY_PER_RUN,
         script: script.map(std::sync::Arc::new),
+        sweep: None,
     };
     let template = CommandTemplate {
         program,

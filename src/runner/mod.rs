@@ -422,7 +422,16 @@ impl Engine<'_> {
                 exit: None,
                 leaked_pipes: false,
                 stdin: child.stdin,
-                script: script.map(|_| ScriptRun::new(child.started, self.script_seed ^ index)),
+                script: script.map(|_| {
+                    let run = ScriptRun::new(child.started, self.script_seed ^ index);
+                    match &self.spec.sweep {
+                        Some(sweep) => match sweep.delays.get(index as usize) {
+                            Some(delay) => run.with_fixed_sleep(sweep.step, *delay),
+                            None => run,
+                        },
+                        None => run,
+                    }
+                }),
                 script_wake: None,
                 script_failure: None,
             });

@@ -519,6 +519,8 @@ pub struct ScriptRun {
     sleep_until: Option<Instant>,
     /// Lines before this absolute number are known not to match the current step.
     checked: u64,
+    /// A fixed delay for one sleep step (a sweep), overriding its range.
+    fixed_sleep: Option<(usize, Duration)>,
     seed: u64,
     spawned: Instant,
     last_event: Instant,
@@ -535,12 +537,19 @@ impl ScriptRun {
             step_started: None,
             sleep_until: None,
             checked: 0,
+            fixed_sleep: None,
             seed,
             spawned,
             last_event: spawned,
             events: Vec::new(),
             failed: None,
         }
+    }
+
+    /// Sleep exactly `delay` at step `step` (a delay sweep).
+    pub fn with_fixed_sleep(mut self, step: usize, delay: Duration) -> ScriptRun {
+        self.fixed_sleep = Some((step, delay));
+        self
     }
 
     /// The failure reason, if a step failed.
@@ -668,7 +677,11 @@ impl ScriptRun {
                     let until = match self.sleep_until {
                         Some(until) => until,
                         None => {
-                            let until = started + self.draw(*min, *max);
+                            let delay = match self.fixed_sleep {
+                                Some((step, delay)) if step == self.step => delay,
+                                _ => self.draw(*min, *max),
+                            };
+                            let until = started + delay;
                             self.sleep_until = Some(until);
                             until
                         }
