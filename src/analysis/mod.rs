@@ -3,3 +3,4 @@
 pub mod signature;
 pub mod stats;
 pub mod summary;
+pub mod window;

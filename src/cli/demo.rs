@@ -90,7 +90,7 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
     if !args.json {
         eprintln!("{INTRO}");
     }
-    let (_, result) = launch(&spec, &template, &presentation)?;
+    let (_, result) = launch(&spec, &template, &presentation, Vec::new())?;
     if !args.json {
         let summary = &result.summary;
         if summary.failures > 0 {

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod run;
 pub mod search;
 pub mod verdict;
+pub mod window;
 
 use clap::{Parser, Subcommand};
 
@@ -55,6 +56,8 @@ pub enum Command {
     Verify(verdict::VerifyArgs),
     /// Compare two campaigns: is B better, worse or indistinguishable from A?
     Compare(verdict::CompareArgs),
+    /// Map a race window: failure rate against the delay of one script step.
+    Window(window::WindowArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard,
@@ -80,6 +83,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Plan(args) => verdict::plan(args, &db),
         Command::Verify(args) => verdict::verify(args, &db),
         Command::Compare(args) => verdict::compare(args, &db),
+        Command::Window(args) => window::execute(args, &db),
         Command::Guard => Ok(crate::runner::guard::guard_main()),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),
         Command::DemoDriver => {

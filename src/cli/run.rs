@@ -324,13 +324,14 @@ pub fn launch(
     spec: &CampaignSpec,
     template: &CommandTemplate,
     presentation: &Presentation,
+    extra_sinks: Vec<Box<dyn Sink>>,
 ) -> Result<(i32, CampaignResult)> {
     let command: Vec<String> = spec
         .command
         .iter()
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut sinks: Vec<Box<dyn Sink>> = extra_sinks;
     if let Some(db) = &presentation.history {
         // Opened before anything runs: a bad database is a setup error, not a lost campaign.
         let store = Store::open(db)?;
@@ -397,6 +398,6 @@ fn exit_status(result: &CampaignResult) -> i32 {
 /// `flakehunt run`.
 pub fn execute(args: RunArgs, db: &Path) -> Result<i32> {
     let (spec, template, presentation) = build(&args, db)?;
-    let (status, _) = launch(&spec, &template, &presentation)?;
+    let (status, _) = launch(&spec, &template, &presentation, Vec::new())?;
     Ok(status)
 }

@@ -385,7 +385,7 @@ fn launch_quietly(
 ) -> Result<(i32, crate::campaign::CampaignResult)> {
     let mut presentation = presentation.clone();
     presentation.print_summary = false;
-    launch(spec, template, &presentation)
+    launch(spec, template, &presentation, Vec::new())
 }
 
 /// `flakehunt compare`.

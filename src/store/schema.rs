@@ -4,10 +4,11 @@
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Migration `i` turns version `i` into version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE campaigns (
     id          TEXT PRIMARY KEY,
     started_at  TEXT NOT NULL,
@@ -92,7 +93,18 @@ CREATE TRIGGER sightings_ad AFTER DELETE ON sightings BEGIN
     INSERT INTO sightings_fts(sightings_fts, rowid, test, message, snippet)
     VALUES ('delete', old.id, old.test, old.message, old.snippet);
 END;
-"#];
+"#,
+    r#"
+-- Race-window maps from `flakehunt window`, keyed by the first campaign of the sweep.
+CREATE TABLE windows (
+    id         TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    sweep      TEXT NOT NULL,
+    campaigns  TEXT NOT NULL,   -- JSON array of campaign ids
+    result     TEXT NOT NULL    -- JSON: buckets, window, jitter
+);
+"#,
+];
 
 /// Bring a database at `current` version up to [`VERSION`].
 pub fn migrate(conn: &Connection, current: i64) -> rusqlite::Result<()> {
