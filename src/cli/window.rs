@@ -71,10 +71,9 @@ impl Sink for SampleSink {
         // (the signal), or to the end of the sleep if nothing followed.
         let before = events
             .iter()
-            .filter(|e| e.step < self.step)
-            .map(|e| e.at_s)
-            .last()
-            .unwrap_or(0.0);
+            .rev()
+            .find(|e| e.step < self.step)
+            .map_or(0.0, |e| e.at_s);
         let after = events
             .iter()
             .find(|e| e.step > self.step)
