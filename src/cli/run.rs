@@ -155,16 +155,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// The regex crate explains syntax errors over several lines with a caret; keep the reason.
-fn one_line_regex_error(error: &regex::Error) -> String {
-    let text = error.to_string();
-    text.lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("error: "))
-        .unwrap_or_else(|| text.lines().last().unwrap_or("invalid pattern"))
-        .to_string()
-}
-
 fn parse_signal_arg(text: &str) -> Result<i32, String> {
     parse_signal(text).ok_or_else(|| {
         format!("'{text}' is not a signal; use a name like SIGQUIT, SIGABRT, SIGTERM or a number")
@@ -220,7 +210,7 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
                 Regex::new(pattern).map_err(|error| {
                     anyhow!(
                         "invalid {flag} regex '{pattern}': {}",
-                        one_line_regex_error(&error)
+                        crate::text::regex_reason(&error)
                     )
                 })
             })

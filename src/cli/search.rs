@@ -57,14 +57,10 @@ pub enum PeriodArg {
 
 fn compile(flag: &str, pattern: &str) -> Result<Regex> {
     Regex::new(pattern).map_err(|error| {
-        let reason = error.to_string();
-        let reason = reason
-            .lines()
-            .rev()
-            .find_map(|line| line.strip_prefix("error: "))
-            .unwrap_or("invalid pattern")
-            .to_string();
-        anyhow!("invalid {flag} regex '{pattern}': {reason}")
+        anyhow!(
+            "invalid {flag} regex '{pattern}': {}",
+            crate::text::regex_reason(&error)
+        )
     })
 }
 

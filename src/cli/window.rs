@@ -225,7 +225,7 @@ fn allocate(points: &[f64], weights: &[f64], runs: u64) -> Vec<Duration> {
     while (delays.len() as u64) < runs {
         for (i, point) in points.iter().enumerate() {
             credit[i] += weights[i] / total * points.len() as f64;
-            if credit[i] >= 1.0 && (delays.len() as u64) < runs {
+            while credit[i] >= 1.0 && (delays.len() as u64) < runs {
                 credit[i] -= 1.0;
                 delays.push(Duration::from_secs_f64(*point));
             }

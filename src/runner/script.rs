@@ -267,14 +267,13 @@ fn duration_at((column, text): &Token) -> Result<Duration, (usize, String)> {
 
 fn regex_at((column, text): &Token) -> Result<Regex, (usize, String)> {
     Regex::new(text).map_err(|error| {
-        let reason = error.to_string();
-        let reason = reason
-            .lines()
-            .rev()
-            .find_map(|line| line.strip_prefix("error: "))
-            .unwrap_or("invalid pattern")
-            .to_string();
-        (*column, format!("invalid regex '{text}': {reason}"))
+        (
+            *column,
+            format!(
+                "invalid regex '{text}': {}",
+                crate::text::regex_reason(&error)
+            ),
+        )
     })
 }
 

@@ -374,6 +374,18 @@ pub fn render_excerpt(bytes: &[u8], opts: &ExcerptOptions) -> String {
     rendered.join("\n")
 }
 
+/// The reason in a regex syntax error, on one line: the regex crate explains errors over several
+/// lines with a caret under the pattern, which does not fit a one-line error message.
+pub fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("error: "))
+        .or_else(|| text.lines().last())
+        .unwrap_or("invalid pattern")
+        .to_string()
+}
+
 /// A byte count in binary units with one decimal, e.g. `512 B`, `4.2 KiB`, `1.0 MiB`.
 ///
 /// Used wherever sizes of captured output are reported, so that they read the same everywhere.
