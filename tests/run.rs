@@ -421,7 +421,7 @@ fn sigint_stops_everything_and_saves_failures() {
     let pidfile = format!("pidfile:{}", pids.display());
     let spawn = format!("spawn:{pidfile}+hang");
     let mut child = flakehunt()
-        .args(["run", "--quiet", "--json", "-j", "3", "--out"])
+        .args(["run", "--quiet", "--json", "-j", "1", "--out"])
         .arg(dir.path().join("out"))
         .arg("--")
         .arg(fixture())
@@ -430,8 +430,9 @@ fn sigint_stops_everything_and_saves_failures() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn flakehunt");
-    // Runs 1 and 2 hang, each with a grandchild: four pids.
-    let seen = wait_for_pids(&pids, 4);
+    // One run at a time: run 0 failed and was recorded before run 1 started; run 1 hangs with a
+    // grandchild, two pids.
+    let seen = wait_for_pids(&pids, 2);
     // SAFETY: kill(2) on the flakehunt process.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -448,7 +449,7 @@ fn sigint_stops_everything_and_saves_failures() {
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary json");
     assert_eq!(summary["interrupted"], true);
     assert_eq!(summary["failures"], 1);
-    assert!(summary["cancelled"].as_u64().expect("cancelled") >= 2);
+    assert_eq!(summary["cancelled"], 1);
     assert!(dir.path().join("out/run-000000.log").exists());
     assert!(dir.path().join("out/summary.json").exists());
     assert!(

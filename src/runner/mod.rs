@@ -491,6 +491,13 @@ impl Engine<'_> {
 
     /// Stop launching; cancel runs in flight (runs already timed out or exited still report).
     fn begin_stop(&mut self, reason: StopReason, observer: &mut dyn Observer) {
+        // A run that already ended is not cancelled: collect its exit so it is reported.
+        for slot_index in 0..self.slots.len() {
+            if self.slots[slot_index].exit.is_none() {
+                // Errors surface again in the main loop's own reap.
+                let _ = self.reap(slot_index, false);
+            }
+        }
         let interrupted = reason == StopReason::Interrupted;
         if self.stop.is_none() || interrupted {
             observer.notice(Notice::Stopping(reason.clone()));
@@ -583,7 +590,7 @@ impl Engine<'_> {
                     self.read_pipe(slot_index, pipe_index)?;
                     self.drive_script(slot_index, None);
                 }
-                Source::Exit(slot_index) => self.reap(slot_index)?,
+                Source::Exit(slot_index) => self.reap(slot_index, true)?,
             }
         }
         Ok(())
@@ -631,11 +638,22 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn reap(&mut self, slot_index: usize) -> Result<()> {
+    /// Collect a run's exit. `known_exited` is true when its pidfd polled readable; otherwise
+    /// the exit is only peeked at, so a live run is left alone.
+    fn reap(&mut self, slot_index: usize, known_exited: bool) -> Result<()> {
         let slot = &mut self.slots[slot_index];
         let Some(pidfd) = &slot.pidfd else {
             return Ok(());
         };
+        if !known_exited {
+            let peek = waitid(
+                WaitId::PidFd(pidfd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+            );
+            if !matches!(peek, Ok(Some(_))) {
+                return Ok(());
+            }
+        }
         // The main process is a zombie now, so its pid (the group id) cannot be reused yet: kill
         // whatever it left behind in its group before reaping it.
         signal_group(slot.pid, libc::SIGKILL);
