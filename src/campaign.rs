@@ -98,7 +98,8 @@ pub fn run_campaign(
             spec.id.clone(),
             command.clone(),
             spec.keep_passing,
-        ),
+        )
+        .with_shake(spec.shake.as_ref().map(|shake| shake.to_string())),
         sinks: options.sinks,
         tally: Tally::new(),
         error: None,

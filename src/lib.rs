@@ -14,6 +14,7 @@ pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod shake;
 pub mod sink;
 pub mod spec;
 pub mod store;

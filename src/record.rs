@@ -249,6 +249,8 @@ pub struct RunRecord {
     pub script_events: Vec<crate::runner::script::ScriptEvent>,
     /// Why the script failed the run (`step 3 expect-output ...: process died by SIGINT`).
     pub script_failure: Option<String>,
+    /// The run's seed (`FLAKEHUNT_SEED`) when it was shaken: replay it with `--seed`.
+    pub seed: Option<u64>,
     /// Where its output was saved, if it was.
     pub saved: Option<SavedOutput>,
 }

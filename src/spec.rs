@@ -36,6 +36,10 @@ pub struct CampaignSpec {
     pub script: Option<std::sync::Arc<crate::runner::script::Script>>,
     /// Fixed delays for one sleep step of the script, run by run (`flakehunt window`).
     pub sweep: Option<Sweep>,
+    /// Perturbations applied to every run (`--shake`).
+    pub shake: Option<std::sync::Arc<crate::shake::Shake>>,
+    /// One seed for every run, to replay a failure's noise schedule (`--seed`).
+    pub seed: Option<u64>,
 }
 
 /// A delay sweep: run `i` sleeps `delays[i]` at script step `step` instead of drawing from the
@@ -82,6 +86,8 @@ impl CampaignSpec {
                 .collect::<Vec<_>>(),
             "cwd": self.cwd.as_ref().map(|dir| dir.display().to_string()),
             "keep_passing": self.keep_passing,
+            "shake": self.shake.as_ref().map(|shake| shake.to_string()),
+            "seed": self.seed,
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),

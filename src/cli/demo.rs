@@ -76,6 +76,8 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
         no_history: false,
         steps: Vec::new(),
         script: None,
+        shake: None,
+        seed: None,
         progress: ProgressStyleArg::Auto,
         command: vec![exe.into_os_string(), "__demo-driver".into()],
     };

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod history;
+pub mod hunt;
 pub mod ingest;
 pub mod run;
 pub mod search;
@@ -58,9 +59,17 @@ pub enum Command {
     Compare(verdict::CompareArgs),
     /// Map a race window: failure rate against the delay of one script step.
     Window(window::WindowArgs),
+    /// Find the perturbation (--shake) that reproduces a failure fastest.
+    Hunt(hunt::HuntArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard,
+    /// Internal: a load generator for --shake.
+    #[command(name = "__load", hide = true)]
+    Load {
+        /// Kind and arguments.
+        args: Vec<String>,
+    },
     /// Internal: the demo's racy program.
     #[command(name = "__demo-child", hide = true)]
     DemoChild,
@@ -84,7 +93,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => verdict::verify(args, &db),
         Command::Compare(args) => verdict::compare(args, &db),
         Command::Window(args) => window::execute(args, &db),
+        Command::Hunt(args) => hunt::execute(args, &db),
         Command::Guard => Ok(crate::runner::guard::guard_main()),
+        Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),
         Command::DemoDriver => {
             let exe = std::env::current_exe()

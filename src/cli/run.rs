@@ -17,6 +17,7 @@ use crate::record::parse_signal;
 use crate::report;
 use crate::runner::script::Script;
 use crate::runner::spawn::{resolve_program, CommandTemplate};
+use crate::shake::Shake;
 use crate::sink::events::EventLog;
 use crate::sink::progress::{ProgressMode, ProgressSink};
 use crate::sink::Sink;
@@ -113,6 +114,17 @@ pub struct RunArgs {
     /// Interaction script: a TOML file with `steps = ["wait-output ready", "signal SIGINT", ...]`.
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
+
+    /// Perturb each run: comma list of cpu-load=N[:DUTY], mem-load=N, io-load=N,
+    /// pin=one-core|random-core|spread|CPUS, nice=N, sched=batch|idle|other, slice=DUR,
+    /// noise[=P], jitter=DUR, go-procs=N, go-gc=N, go-debug=S, rust-threads=N, py-switch=DUR;
+    /// or `best` for the best arm of the last `flakehunt hunt`.
+    #[arg(long, value_name = "SPEC")]
+    pub shake: Option<String>,
+
+    /// Give every run this seed (FLAKEHUNT_SEED), to replay a failure's noise schedule.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
 
     /// Do not record the campaign in the history database.
     #[arg(long)]
@@ -221,6 +233,7 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         ignore: compile("--ignore", &args.ignore)?,
     };
     let script = load_script(args)?;
+    let shake = load_shake(args, db)?;
     let cwd = match &args.cwd {
         Some(dir) => {
             let absolute = std::path::absolute(dir)
@@ -269,6 +282,8 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         memory_per_run: MEMORY_PER_RUN,
         script: script.map(std::sync::Arc::new),
         sweep: None,
+        shake: shake.clone().map(std::sync::Arc::new),
+        seed: args.seed,
     };
     let template = CommandTemplate {
         program,
@@ -276,6 +291,10 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         cwd,
         env: args.env.clone(),
         campaign_id: id,
+        per_run_keys: shake
+            .as_ref()
+            .map(crate::shake::per_run_keys)
+            .unwrap_or_default(),
     };
     let progress = if args.quiet {
         ProgressMode::Quiet
@@ -294,6 +313,28 @@ pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate
         print_summary: true,
     };
     Ok((spec, template, presentation))
+}
+
+/// The perturbation from `--shake`, checked (and trimmed of what cannot apply) up front.
+fn load_shake(args: &RunArgs, db: &Path) -> Result<Option<Shake>> {
+    let Some(text) = &args.shake else {
+        return Ok(None);
+    };
+    let text = if text.trim() == "best" {
+        let store = crate::store::Store::open_existing(db)
+            .context("--shake best needs a previous `flakehunt hunt` in the history")?;
+        crate::store::query::best_shake(&store)?
+    } else {
+        text.clone()
+    };
+    if text == "plain" {
+        return Ok(None);
+    }
+    let mut shake = Shake::parse(&text)?;
+    for warning in shake.preflight() {
+        eprintln!("flakehunt: warning: {warning}");
+    }
+    Ok(Some(shake))
 }
 
 /// The interaction script from `--step` or `--script`, checked before anything runs.

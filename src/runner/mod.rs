@@ -20,12 +20,13 @@ use anyhow::{Context, Result};
 use rustix::process::{waitid, WaitId, WaitIdOptions};
 
 use crate::record::{FailureKind, OutputDigest, RunRecord, Stream, Termination, Verdict};
+use crate::shake::ShakeRuntime;
 use crate::spec::{CampaignSpec, OnTimeout, OutputRules};
 use capture::Capture;
 use guard::Guard;
 use interrupt::Interrupts;
 use script::{ExitSeen, Script, ScriptIo, ScriptRun, ScriptState, SignalTarget};
-use spawn::{signal_group, CommandTemplate, Spawner};
+use spawn::{signal_group, CommandTemplate, RunSetup, Spawner};
 
 /// How long output pipes may stay open after a run's process group is gone before flakehunt
 /// stops waiting for them (a process that left the group still holds them).
@@ -192,6 +193,8 @@ struct Slot {
     script_wake: Option<Instant>,
     /// Why the script failed the run.
     script_failure: Option<String>,
+    /// Seed of a shaken run.
+    seed: Option<u64>,
 }
 
 impl Slot {
@@ -232,6 +235,20 @@ pub fn execute(
         None => None,
     };
     let spawner = Spawner::new(template).context("could not prepare the command")?;
+    let runtime = match spec.shake.as_deref().filter(|shake| !shake.is_plain()) {
+        Some(shake) => Some(ShakeRuntime::start(
+            shake,
+            options.guard_exe.as_deref(),
+            &options.spill_dir,
+            &spec.id,
+        )?),
+        None => None,
+    };
+    if let (Some(guard), Some(runtime)) = (guard.as_mut(), runtime.as_ref()) {
+        for pid in runtime.load_pids() {
+            guard.watch(pid);
+        }
+    }
     if spec.script.is_some() {
         // The default 50 us timer slack would blur the delays a script asks for.
         // SAFETY: prctl on the calling thread only.
@@ -254,7 +271,9 @@ pub fn execute(
         poll_fds: Vec::new(),
         sources: Vec::new(),
         waiting_notice_sent: false,
-        script_seed: xxhash_rust::xxh3::xxh3_64(spec.id.as_bytes()),
+        campaign_seed: xxhash_rust::xxh3::xxh3_64(spec.id.as_bytes()),
+        runtime: runtime.as_ref(),
+        pending: Vec::new(),
     };
     let result = engine.run(&mut interrupts, guard.as_mut(), observer);
     if result.is_err() {
@@ -281,8 +300,12 @@ struct Engine<'a> {
     poll_fds: Vec<libc::pollfd>,
     sources: Vec<Source>,
     waiting_notice_sent: bool,
-    /// Seeds each run's script draws (sleep ranges): campaign id mixed with the run index.
-    script_seed: u64,
+    /// Seeds each run's draws (script sleep ranges, shake): mixed with the run index.
+    campaign_seed: u64,
+    /// Campaign-wide parts of the shake (loads, preload library), if shaking.
+    runtime: Option<&'a ShakeRuntime>,
+    /// Runs whose start is delayed by `--shake jitter`: (index, seed, start time).
+    pending: Vec<(u64, u64, Instant)>,
 }
 
 impl Engine<'_> {
@@ -309,7 +332,9 @@ impl Engine<'_> {
                 }
             }
             self.launch(guard.as_deref_mut(), observer);
-            let running = self.slots.iter().filter(|s| s.role != Role::Kept).count();
+            // Runs waiting for a jittered start count as running.
+            let running =
+                self.slots.iter().filter(|s| s.role != Role::Kept).count() + self.pending.len();
             let more_to_launch = self.stop.is_none() && self.may_launch_more();
             if running == 0 && !more_to_launch {
                 if self.slots.is_empty() {
@@ -330,6 +355,9 @@ impl Engine<'_> {
                 if let Some(at) = slot.next_deadline() {
                     wake = wake.min(at);
                 }
+            }
+            for &(_, _, at) in &self.pending {
+                wake = wake.min(at);
             }
             self.poll(interrupts, wake)?;
             let now = Instant::now();
@@ -376,32 +404,78 @@ impl Engine<'_> {
     }
 
     fn launch(&mut self, mut guard: Option<&mut Guard>, observer: &mut dyn Observer) {
+        let now = Instant::now();
+        // Delayed starts (jitter) whose time has come go first.
+        let mut due = Vec::new();
+        self.pending.retain(|&(index, seed, at)| {
+            if at <= now {
+                due.push((index, seed));
+                false
+            } else {
+                true
+            }
+        });
+        for (index, seed) in due {
+            if self.stop.is_some() {
+                self.cancelled += 1;
+                continue;
+            }
+            self.start_run(index, seed, guard.as_deref_mut(), observer);
+        }
         while self.stop.is_none() && self.may_launch_more() {
             let running = self
                 .slots
                 .iter()
                 .filter(|s| s.role == Role::Running)
                 .count();
-            if running >= self.spec.jobs {
+            if running + self.pending.len() >= self.spec.jobs {
                 break;
             }
             let index = self.launched;
-            let script = self.spec.script.as_deref();
-            let child = match self
-                .spawner
-                .spawn(index, script.is_some_and(Script::uses_stdin))
-            {
-                Ok(child) => child,
-                Err(error) => {
-                    let reason = format!("run {index}: {error}");
-                    self.begin_stop(StopReason::SpawnFailed(reason), observer);
-                    break;
-                }
-            };
-            if let Some(guard) = guard.as_deref_mut() {
+            self.launched += 1;
+            let seed = crate::shake::run_seed(self.campaign_seed, index, self.spec.seed);
+            let delay = self
+                .spec
+                .shake
+                .as_deref()
+                .and_then(|shake| shake.start_delay(seed))
+                .filter(|delay| !delay.is_zero());
+            match delay {
+                Some(delay) => self.pending.push((index, seed, now + delay)),
+                None => self.start_run(index, seed, guard.as_deref_mut(), observer),
+            }
+        }
+    }
+
+    fn start_run(
+        &mut self,
+        index: u64,
+        seed: u64,
+        guard: Option<&mut Guard>,
+        observer: &mut dyn Observer,
+    ) {
+        let script = self.spec.script.as_deref();
+        let stdin_pipe = script.is_some_and(Script::uses_stdin);
+        let setup = match (self.runtime, self.spec.shake.as_deref()) {
+            (Some(runtime), Some(shake)) => runtime.run_setup(shake, index, seed, stdin_pipe),
+            _ => RunSetup {
+                stdin_pipe,
+                ..RunSetup::default()
+            },
+        };
+        let shaken = self.runtime.is_some();
+        let child = match self.spawner.spawn(index, &setup) {
+            Ok(child) => child,
+            Err(error) => {
+                let reason = format!("run {index}: {error}");
+                self.begin_stop(StopReason::SpawnFailed(reason), observer);
+                return;
+            }
+        };
+        {
+            if let Some(guard) = guard {
                 guard.watch(child.pid);
             }
-            self.launched += 1;
             let spill_base = self.options.spill_dir.join(format!("run-{index}"));
             let mut capture = Capture::new(self.spec.memory_per_run, spill_base);
             if script.is_some() {
@@ -423,7 +497,7 @@ impl Engine<'_> {
                 leaked_pipes: false,
                 stdin: child.stdin,
                 script: script.map(|_| {
-                    let run = ScriptRun::new(child.started, self.script_seed ^ index);
+                    let run = ScriptRun::new(child.started, self.campaign_seed ^ index);
                     match &self.spec.sweep {
                         Some(sweep) => match sweep.delays.get(index as usize) {
                             Some(delay) => run.with_fixed_sleep(sweep.step, *delay),
@@ -434,6 +508,7 @@ impl Engine<'_> {
                 }),
                 script_wake: None,
                 script_failure: None,
+                seed: shaken.then_some(seed),
             });
             let slot_index = self.slots.len() - 1;
             self.drive_script(slot_index, None);
@@ -491,6 +566,9 @@ impl Engine<'_> {
 
     /// Stop launching; cancel runs in flight (runs already timed out or exited still report).
     fn begin_stop(&mut self, reason: StopReason, observer: &mut dyn Observer) {
+        // Runs still waiting for a jittered start never begin.
+        self.cancelled += self.pending.len() as u64;
+        self.pending.clear();
         // A run that already ended is not cancelled: collect its exit so it is reported.
         for slot_index in 0..self.slots.len() {
             if self.slots[slot_index].exit.is_none() {
@@ -868,6 +946,7 @@ impl Engine<'_> {
                 .map(|run| run.events.clone())
                 .unwrap_or_default(),
             script_failure: slot.script_failure.clone(),
+            seed: slot.seed,
         })
     }
 

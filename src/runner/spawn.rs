@@ -28,6 +28,22 @@ pub struct CommandTemplate {
     pub env: Vec<(OsString, OsString)>,
     /// Campaign id, exported as `FLAKEHUNT_CAMPAIGN`.
     pub campaign_id: String,
+    /// Variables that runs set individually (removed from the shared environment).
+    pub per_run_keys: Vec<OsString>,
+}
+
+/// Variables every run sets for itself.
+const PER_RUN_KEYS: [&[u8]; 3] = [b"FLAKEHUNT_RUN", b"FLAKEHUNT_SEED", b"FLAKEHUNT_PAD"];
+
+/// What differs from run to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunSetup {
+    /// Give the run a stdin pipe (scripts that write) instead of /dev/null.
+    pub stdin_pipe: bool,
+    /// Extra environment of this run (seed, padding, runtime knobs).
+    pub env: Vec<(OsString, OsString)>,
+    /// CPU placement and scheduling of this run.
+    pub placement: crate::shake::RunPlacement,
 }
 
 /// A spawned run whose exit status has not been collected yet.
@@ -59,7 +75,7 @@ pub struct Spawner {
     /// Keeps the strings that `argv` and `envp` point into alive.
     _strings: Vec<CString>,
     argv: Vec<*const libc::c_char>,
-    /// Environment pointers; the slot before the final null holds `FLAKEHUNT_RUN`.
+    /// Environment pointers shared by every run (no terminating null).
     envp: Vec<*const libc::c_char>,
     cwd: Option<CString>,
     dev_null: OwnedFd,
@@ -81,6 +97,14 @@ struct ChildContext {
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
+    cpu_set: libc::cpu_set_t,
+    has_cpu_set: bool,
+    nice: libc::c_int,
+    has_nice: bool,
+    /// `SCHED_*` policy, or -1 to keep flakehunt's.
+    policy: libc::c_int,
+    /// EEVDF slice hint in nanoseconds, or 0.
+    slice_ns: u64,
     fds: [libc::c_int; 3],
     parent: libc::pid_t,
     /// Set by the child when a step before exec failed: (step, errno).
@@ -94,6 +118,9 @@ const STEP_ORPHANED: libc::c_int = 3;
 const STEP_DUP: libc::c_int = 4;
 const STEP_CHDIR: libc::c_int = 5;
 const STEP_EXEC: libc::c_int = 6;
+const STEP_AFFINITY: libc::c_int = 7;
+const STEP_NICE: libc::c_int = 8;
+const STEP_POLICY: libc::c_int = 9;
 
 fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
@@ -115,9 +142,10 @@ impl Spawner {
         }
         let argc = strings.len();
         let overridden = |key: &[u8]| {
-            key == b"FLAKEHUNT_RUN"
+            PER_RUN_KEYS.contains(&key)
                 || key == b"FLAKEHUNT_CAMPAIGN"
                 || template.env.iter().any(|(k, _)| k.as_bytes() == key)
+                || template.per_run_keys.iter().any(|k| k.as_bytes() == key)
         };
         let mut env_entries = Vec::new();
         for (key, value) in std::env::vars_os() {
@@ -135,10 +163,7 @@ impl Spawner {
         let mut argv: Vec<*const libc::c_char> =
             strings[..argc].iter().map(|s| s.as_ptr()).collect();
         argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> =
-            strings[argc..].iter().map(|s| s.as_ptr()).collect();
-        envp.push(std::ptr::null()); // FLAKEHUNT_RUN, set per run
-        envp.push(std::ptr::null());
+        let envp: Vec<*const libc::c_char> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
         let cwd = match &template.cwd {
             Some(dir) => Some(c_string(
                 dir.as_os_str().as_bytes(),
@@ -164,8 +189,8 @@ impl Spawner {
     /// The child leads a new process group so that timeouts and cancellation can signal
     /// everything it started, and gets SIGKILL if flakehunt dies so that a killed campaign leaves
     /// no runs behind.
-    pub fn spawn(&mut self, index: u64, stdin_pipe: bool) -> io::Result<SpawnedChild> {
-        let stdin = if stdin_pipe {
+    pub fn spawn(&mut self, index: u64, setup: &RunSetup) -> io::Result<SpawnedChild> {
+        let stdin = if setup.stdin_pipe {
             let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
             set_nonblocking(&write)?;
             Some((read, write))
@@ -176,14 +201,36 @@ impl Spawner {
         let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
         set_nonblocking(&stdout_read)?;
         set_nonblocking(&stderr_read)?;
-        let run_variable = CString::new(format!("FLAKEHUNT_RUN={index}"))
-            .map_err(|_| io::Error::other("run index is not a C string"))?;
-        let run_slot = self.envp.len() - 2;
-        self.envp[run_slot] = run_variable.as_ptr();
+        let mut run_strings = vec![CString::new(format!("FLAKEHUNT_RUN={index}"))
+            .map_err(|_| io::Error::other("run index is not a C string"))?];
+        for (key, value) in &setup.env {
+            run_strings.push(c_string(
+                &[key.as_bytes(), b"=", value.as_bytes()].concat(),
+                "an environment variable",
+            )?);
+        }
+        let mut envp = self.envp.clone();
+        envp.extend(run_strings.iter().map(|s| s.as_ptr()));
+        envp.push(std::ptr::null());
+        let placement = &setup.placement;
+        // SAFETY: a zeroed cpu_set_t is an empty set.
+        let mut cpu_set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        if let Some(cpus) = &placement.cpus {
+            for cpu in cpus {
+                // SAFETY: CPU numbers were checked against CPU_SETSIZE when parsed.
+                unsafe { libc::CPU_SET(*cpu, &mut cpu_set) };
+            }
+        }
         let mut context = ChildContext {
             program: self.program.as_ptr(),
             argv: self.argv.as_ptr(),
-            envp: self.envp.as_ptr(),
+            envp: envp.as_ptr(),
+            cpu_set,
+            has_cpu_set: placement.cpus.is_some(),
+            nice: placement.nice.unwrap_or(0),
+            has_nice: placement.nice.is_some(),
+            policy: placement.policy.unwrap_or(-1),
+            slice_ns: placement.slice_ns.unwrap_or(0),
             cwd: self.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
             fds: [
                 stdin
@@ -200,8 +247,8 @@ impl Spawner {
         let started = Instant::now();
         let started_at = SystemTime::now();
         let (pid, pidfd) = self.clone_child(&mut context)?;
-        self.envp[run_slot] = std::ptr::null();
-        drop(run_variable);
+        drop(envp);
+        drop(run_strings);
         // SAFETY: the child has exec'd or exited (CLONE_VFORK), so nothing writes it any more.
         let (failed_step, error) = unsafe {
             (
@@ -272,6 +319,9 @@ impl Spawner {
             STEP_ORPHANED => return io::Error::other("flakehunt exited while starting the run"),
             STEP_DUP => "could not connect the output pipes".to_string(),
             STEP_CHDIR => "could not enter the working directory".to_string(),
+            STEP_AFFINITY => "could not pin the run to its CPUs (--shake pin)".to_string(),
+            STEP_NICE => "could not set the run's nice value (--shake nice)".to_string(),
+            STEP_POLICY => "could not set the run's scheduling policy (--shake sched)".to_string(),
             _ => format!("could not execute {}", self.program_display),
         };
         io::Error::new(cause.kind(), format!("{what}: {cause}"))
@@ -320,6 +370,25 @@ extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
         }
         if libc::getppid() != context.parent {
             fail(context, STEP_ORPHANED);
+        }
+        if context.has_cpu_set
+            && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &context.cpu_set)
+                != 0
+        {
+            fail(context, STEP_AFFINITY);
+        }
+        if context.has_nice && libc::setpriority(libc::PRIO_PROCESS, 0, context.nice) != 0 {
+            fail(context, STEP_NICE);
+        }
+        if context.policy >= 0 {
+            let parameter = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(0, context.policy, &parameter) != 0 {
+                fail(context, STEP_POLICY);
+            }
+        }
+        if context.slice_ns > 0 {
+            // Checked by the shake's preflight; a refusal here only loses the hint.
+            crate::shake::set_slice(0, context.slice_ns);
         }
         for (target, fd) in context.fds.iter().enumerate() {
             let target = target as libc::c_int;

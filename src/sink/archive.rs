@@ -19,6 +19,7 @@ pub struct Archive {
     campaign: String,
     command: Vec<String>,
     keep_passing: bool,
+    shake: Option<String>,
 }
 
 /// Metadata written next to each saved log (`run-NNNNNN.json`).
@@ -41,6 +42,8 @@ struct RunMeta<'a> {
     output_bytes: u64,
     leaked_pipes: bool,
     script_failure: Option<&'a str>,
+    shake: Option<&'a str>,
+    seed: Option<u64>,
     script_events: &'a [crate::runner::script::ScriptEvent],
     log: String,
     streams: String,
@@ -54,7 +57,14 @@ impl Archive {
             campaign,
             command,
             keep_passing,
+            shake: None,
         }
+    }
+
+    /// Record this perturbation with every saved run.
+    pub fn with_shake(mut self, shake: Option<String>) -> Self {
+        self.shake = shake;
+        self
     }
 
     /// The directory failures are saved in.
@@ -129,6 +139,8 @@ impl Archive {
             output_bytes: record.digest.total_bytes,
             leaked_pipes: record.leaked_pipes,
             script_failure: record.script_failure.as_deref(),
+            shake: self.shake.as_deref(),
+            seed: record.seed,
             script_events: &record.script_events,
             log: file_name(&log),
             streams: file_name(&streams),

@@ -68,6 +68,7 @@ impl Sink for EventLog {
             "output_bytes": record.digest.total_bytes,
             "leaked_pipes": record.leaked_pipes,
             "script_failure": record.script_failure,
+            "seed": record.seed,
             "script_events": record.script_events,
             "log": record.saved.as_ref().map(|saved| saved.log.display().to_string()),
         });

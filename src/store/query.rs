@@ -239,3 +239,16 @@ pub fn run(store: &Store, campaign: &str, index: u64) -> Result<RunRow> {
         .optional()?
         .with_context(|| format!("campaign {campaign} has no run {index}"))
 }
+
+/// The best arm of the most recent `flakehunt hunt`.
+pub fn best_shake(store: &Store) -> Result<String> {
+    store
+        .conn()
+        .query_row(
+            "SELECT best FROM hunts ORDER BY created_at DESC, id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .context("no `flakehunt hunt` recorded yet, so there is no best shake; run one first")
+}

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Migration `i` turns version `i` into version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -102,6 +102,18 @@ CREATE TABLE windows (
     sweep      TEXT NOT NULL,
     campaigns  TEXT NOT NULL,   -- JSON array of campaign ids
     result     TEXT NOT NULL    -- JSON: buckets, window, jitter
+);
+"#,
+    r#"
+-- The seed a shaken run got (FLAKEHUNT_SEED), to replay its noise with --seed.
+ALTER TABLE runs ADD COLUMN seed INTEGER;
+-- Results of `flakehunt hunt`; the newest one's best arm is `--shake best`.
+CREATE TABLE hunts (
+    id         INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    command    TEXT NOT NULL,   -- JSON array
+    best       TEXT NOT NULL,   -- the best arm's shake
+    result     TEXT NOT NULL    -- JSON: arms
 );
 "#,
 ];

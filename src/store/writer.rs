@@ -171,8 +171,8 @@ impl StoreSink {
             .with_context(|| format!("history database {}", path.display()))?;
         transaction.execute(
             "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, kind, exit_code,
-                signal, timed_out, signature, telling_line, log_path, leaked_pipes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                signal, timed_out, signature, telling_line, log_path, leaked_pipes, seed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 campaign,
                 record.index as i64,
@@ -187,6 +187,7 @@ impl StoreSink {
                 telling,
                 log_path,
                 record.leaked_pipes,
+                record.seed.map(|seed| seed as i64),
             ],
         )?;
         if let Some(signature) = &record.signature {
