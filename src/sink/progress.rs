@@ -224,7 +224,10 @@ impl Sink for ProgressSink {
                 "TIMEOUT run {index}: left running for debugging as pid {pid} (attach with: gdb -p {pid}, or dlv attach {pid})"
             ),
             Notice::Stopping(reason) => {
-                if matches!(reason, crate::runner::StopReason::RunsDone) {
+                use crate::runner::StopReason;
+                let expected = !matches!(reason, StopReason::Interrupted | StopReason::SpawnFailed(_));
+                // A stop rule being reached is the normal end: only worth a line when watching.
+                if matches!(reason, StopReason::RunsDone) || (expected && self.mode == ProgressMode::Quiet) {
                     return;
                 }
                 format!("stopping: {}; cancelling runs in flight", reason.describe())
