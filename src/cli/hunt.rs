@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::analysis::stats::{clopper_pearson, format_rate, rate_ratio, upper_bound, Interval};
-use crate::cli::run::{build, launch, RunArgs};
+use crate::cli::run::{build, launch, nest_out_dir, RunArgs};
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
 use crate::shake::{noise, online_cpus, Shake};
 use crate::sink::progress::ProgressMode;
@@ -204,7 +204,8 @@ pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
         run_args.runs = Some(runs);
         run_args.duration = remaining;
         run_args.max_failures = Some(args.failures - arms[chosen].failures);
-        let (spec, template, mut presentation) = build(&run_args, db)?;
+        let (mut spec, template, mut presentation) = build(&run_args, db)?;
+        nest_out_dir(&mut spec, args.run.out.as_deref());
         presentation.print_summary = false;
         presentation.progress = ProgressMode::Quiet;
         let batch_started = Instant::now();

@@ -350,6 +350,15 @@ fn load_script(args: &RunArgs) -> Result<Option<Script>> {
     Ok(Some(Script::from_steps(&args.steps)?))
 }
 
+/// Commands that run several campaigns (hunt, window) keep each in its own directory below a
+/// user's `--out`, so that one campaign's logs never overwrite another's.
+pub fn nest_out_dir(spec: &mut CampaignSpec, user_out: Option<&Path>) {
+    if let Some(base) = user_out {
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        spec.out_dir = base.join(&spec.id);
+    }
+}
+
 /// Run a validated campaign with its sinks and print the result; returns the exit status.
 pub fn launch(
     spec: &CampaignSpec,

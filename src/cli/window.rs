@@ -15,7 +15,7 @@ use clap::Args;
 use crate::analysis::stats::format_rate;
 use crate::analysis::summary::Tally;
 use crate::analysis::window::{grid, map_window, SweepSample, WindowMap};
-use crate::cli::run::{build, launch, RunArgs};
+use crate::cli::run::{build, launch, nest_out_dir, RunArgs};
 use crate::cli::EXIT_OK;
 use crate::record::RunRecord;
 use crate::report::compact_duration;
@@ -139,6 +139,7 @@ pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
             None => phase_args.runs = Some(delays.len() as u64),
         }
         let (mut spec, template, mut presentation) = build(&phase_args, db)?;
+        nest_out_dir(&mut spec, args.run.out.as_deref());
         let script = spec
             .script
             .clone()
