@@ -363,13 +363,20 @@ pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
 fn find_suppressed(arms: &[Arm], texts: &BTreeMap<String, String>) -> Vec<Suppressed> {
     let mut found = Vec::new();
     for (id, text) in texts {
-        // The highest rate at which any arm showed this signature.
-        let Some(rate) = arms
-            .iter()
-            .filter(|arm| arm.runs > 0)
-            .map(|arm| arm.signatures.get(id).copied().unwrap_or(0) as f64 / arm.runs as f64)
-            .max_by(f64::total_cmp)
-        else {
+        // The reference rate: plain's when plain ran (the program undisturbed), else the highest
+        // rate at which any arm showed this signature.
+        let rate_in =
+            |arm: &Arm| arm.signatures.get(id).copied().unwrap_or(0) as f64 / arm.runs as f64;
+        let plain = arms.iter().find(|arm| arm.shake == "plain" && arm.runs > 0);
+        let reference = match plain {
+            Some(plain) => Some(rate_in(plain)),
+            None => arms
+                .iter()
+                .filter(|arm| arm.runs > 0)
+                .map(rate_in)
+                .max_by(f64::total_cmp),
+        };
+        let Some(rate) = reference.filter(|rate| *rate > 0.0) else {
             continue;
         };
         for arm in arms
