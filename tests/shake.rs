@@ -298,3 +298,59 @@ fn hunt_finds_the_perturbation_that_reproduces() {
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(summary["failures"], 2);
 }
+
+#[test]
+fn preload_noise_reaches_native_programs_and_leaves_nothing_behind() {
+    let dir = scratch();
+    let stats = dir.path().join("noise-stats");
+    let output = flakehunt()
+        .args([
+            "run",
+            "--quiet",
+            "--json",
+            "-n",
+            "3",
+            "--shake",
+            "noise=0.5",
+            "--keep-passing",
+        ])
+        .arg("--env")
+        .arg(format!("FLAKEHUNT_NOISE_STATS={}", stats.display()))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo $LD_PRELOAD; cat /dev/null; echo done",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("out/run-000000.log")).expect("log");
+    assert!(
+        log.starts_with("/proc/self/fd/"),
+        "the library comes from a memfd: {log}"
+    );
+    assert!(log.ends_with("done\n"));
+    let lines = std::fs::read_to_string(&stats).expect("stats written by the library");
+    assert!(lines.lines().count() >= 3, "{lines}");
+    // Only the runs' own files: no library copy, no scratch directory.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .expect("out")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("run-") || n == "summary.json"),
+        "{names:?}"
+    );
+}
