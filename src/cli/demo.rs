@@ -96,15 +96,23 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
     if !args.json {
         let summary = &result.summary;
         if summary.failures > 0 {
+            let first = summary
+                .signatures
+                .iter()
+                .map(|signature| signature.first_run)
+                .min()
+                .unwrap_or(0);
             eprintln!(
                 "\nCaught it: {} failure(s) in {} runs. Next steps:\n  \
-                 cat -v {}/run-*.log | head     # the raw bytes are kept exactly\n  \
-                 less {}/events.ndjson           # one JSON record per run\n  \
-                 flakehunt run -n 5000 -- ./your_test   # the same on your own test",
+                 flakehunt log last {first:<17}  # that failure's output, escaped (--raw for the bytes)\n  \
+                 flakehunt show last                # this summary again, from the history\n  \
+                 flakehunt plan --campaign last     # runs needed to call a fix proven\n  \
+                 flakehunt hunt --budget 1m -- {} __demo-driver   # find a shake that reproduces faster\n  \
+                 saved output and events.ndjson: {}",
                 summary.failures,
                 summary.runs,
-                summary.out_dir.display(),
-                summary.out_dir.display()
+                summary.command.first().map(String::as_str).unwrap_or("flakehunt"),
+                crate::report::display_path(&summary.out_dir)
             );
         } else {
             eprintln!(
