@@ -354,3 +354,39 @@ fn preload_noise_reaches_native_programs_and_leaves_nothing_behind() {
         "{names:?}"
     );
 }
+
+#[test]
+fn python_switch_interval_is_set_and_an_existing_sitecustomize_still_runs() {
+    let dir = scratch();
+    let original = dir.path().join("site");
+    std::fs::create_dir_all(&original).expect("mkdir");
+    std::fs::write(
+        original.join("sitecustomize.py"),
+        "import builtins\nbuiltins.ORIGINAL_SITE = True\n",
+    )
+    .expect("write");
+    let output = flakehunt()
+        .env("PYTHONPATH", &original)
+        .args(["run", "--quiet", "-n", "1", "--keep-passing", "--shake", "py-switch=1us", "--out"])
+        .arg(dir.path().join("out"))
+        .args([
+            "--",
+            "python3",
+            "-c",
+            "import sys, builtins; print(sys.getswitchinterval(), getattr(builtins, 'ORIGINAL_SITE', False))",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("out/run-000000.log")).expect("log");
+    assert_eq!(log, "1e-06 True\n");
+    assert!(
+        !dir.path().join("out/.spill").exists(),
+        "the generated sitecustomize is removed"
+    );
+}

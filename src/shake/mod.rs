@@ -551,21 +551,24 @@ fn write_sitecustomize(
     let dir = scratch.join(".py-switch");
     std::fs::create_dir_all(&dir)?;
     let seconds = interval.as_secs_f64();
-    let source = format!(
-        "# Written by flakehunt --shake py-switch; removed when the campaign ends.\n\
-import importlib, os, sys\n\
-sys.setswitchinterval({seconds:e})\n\
-_here = os.path.dirname(os.path.abspath(__file__))\n\
-_saved = sys.path[:]\n\
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _here]\n\
-del sys.modules['sitecustomize']\n\
-try:\n\
-    importlib.import_module('sitecustomize')\n\
-except ImportError:\n\
-    pass\n\
-finally:\n\
-    sys.path[:] = _saved\n"
-    );
+    // Lines joined explicitly: Python needs the indentation that string continuations drop.
+    let source = [
+        "# Written by flakehunt --shake py-switch; removed when the campaign ends.".to_string(),
+        "import importlib, os, sys".to_string(),
+        format!("sys.setswitchinterval({seconds:e})"),
+        "_here = os.path.dirname(os.path.abspath(__file__))".to_string(),
+        "_saved = sys.path[:]".to_string(),
+        "sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _here]".to_string(),
+        "del sys.modules['sitecustomize']".to_string(),
+        "try:".to_string(),
+        "    importlib.import_module('sitecustomize')".to_string(),
+        "except ImportError:".to_string(),
+        "    pass".to_string(),
+        "finally:".to_string(),
+        "    sys.path[:] = _saved".to_string(),
+        String::new(),
+    ]
+    .join("\n");
     std::fs::write(dir.join("sitecustomize.py"), source)?;
     Ok(dir)
 }
