@@ -33,10 +33,12 @@ done
 python3 - "$flakehunt" "$work" "$seeds" "$budget" "$cap" <<'PY'
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 flakehunt, work, seeds, budget, cap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 fixtures = sorted(
@@ -47,11 +49,38 @@ stops = ["--json", "--no-history"]
 plain_stops = ["--quiet", "-j", "2", "--max-failures", "1", "--duration", budget, "-n", cap]
 
 
+def busy_seconds():
+    """CPU time every process on the machine has used so far, in seconds."""
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def our_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_until_quiet(limit=120):
+    """Wait (at most `limit` seconds) for a second in which other processes used < 4% of a CPU."""
+    for _ in range(limit):
+        before = busy_seconds()
+        time.sleep(1)
+        if busy_seconds() - before < 0.04:
+            return
+
+
 def campaign(args):
-    """Run flakehunt; returns (found, runs, elapsed_s, extra) or a string explaining a skip."""
+    """Run flakehunt; returns (found, runs, elapsed_s, arm, foreign_cpu_s) or a string
+    explaining a skip. Other processes' CPU use would perturb the runs like a load generator,
+    so each attempt starts on a quiet machine, and the CPU time they took anyway is returned."""
+    wait_until_quiet()
+    busy_before, ours_before, started = busy_seconds(), our_seconds(), time.monotonic()
     with tempfile.TemporaryDirectory(dir=work, prefix="out-") as out:
         command = [flakehunt] + args[:1] + stops + ["--out", os.path.join(out, "o")] + args[1:]
         done = subprocess.run(command, capture_output=True, text=True)
+    foreign = max(0.0, (busy_seconds() - busy_before) - (our_seconds() - ours_before))
+    disturbed = foreign / max(time.monotonic() - started, 1.0) > 0.05
     if done.returncode == 2:
         if "unrecognized subcommand" in done.stderr:
             return "unknown subcommand"
@@ -59,8 +88,8 @@ def campaign(args):
     summary = json.loads(done.stdout)
     if "arms" in summary:
         found = [arm["shake"] for arm in summary["arms"] if arm["failures"] > 0]
-        return bool(found), summary["runs"], summary["elapsed_s"], (found[0] if found else "-")
-    return summary["failures"] > 0, summary["runs"], summary["elapsed_s"], ""
+        return bool(found), summary["runs"], summary["elapsed_s"], (found[0] if found else "-"), disturbed
+    return summary["failures"] > 0, summary["runs"], summary["elapsed_s"], "", disturbed
 
 
 methods = {
@@ -69,6 +98,7 @@ methods = {
     "fixed": lambda prog: ["run", "--shake", FIXED] + plain_stops + ["--", prog],
 }
 skipped = set()
+noisy = 0
 results = {name: {method: [] for method in methods} for name in fixtures}
 for name in fixtures:
     prog = os.path.join(work, name)
@@ -82,10 +112,12 @@ for name in fixtures:
                 skipped.add(method)
                 continue
             results[name][method].append(result)
-            found, runs, elapsed, arm = result
+            found, runs, elapsed, arm, disturbed = result
+            noisy += disturbed
             print(
                 f"  {name:<22} attempt {seed + 1}  {method:<5}  "
-                f"{'' if found else '>'}{runs} runs  {elapsed:.1f}s  {arm}",
+                f"{'' if found else '>'}{runs} runs  {elapsed:.1f}s  {arm}"
+                f"{'  (other processes were busy)' if disturbed else ''}",
                 file=sys.stderr,
             )
 
@@ -170,6 +202,8 @@ for method in active:
             f"{label}: worst wall time to first failure vs plain {worst:.2f}x ({worst_name})"
             f"{target(worst <= 2, '<= 2x')}"
         )
+if noisy:
+    print(f"note: other processes loaded the machine during {noisy} attempts; rerun on a quiet machine")
 if "hunt" in skipped:
     print("hunt: skipped (this flakehunt has no `hunt` subcommand)")
 PY
