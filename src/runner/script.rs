@@ -612,6 +612,45 @@ impl ScriptRun {
         min + (max - min).mul_f64(unit)
     }
 
+    /// A wait/expect step: consume a matching line (`None`: go on to the next step), or say
+    /// why the run fails or until when to wait.
+    #[allow(clippy::too_many_arguments)]
+    fn await_line(
+        &mut self,
+        script: &Script,
+        lines: &mut LineLog,
+        pattern: &Regex,
+        within: Option<Duration>,
+        started: Instant,
+        now: Instant,
+        exit: Option<ExitSeen>,
+        waiting: bool,
+    ) -> Option<ScriptState> {
+        match lines.take_match(pattern, self.checked) {
+            Ok(at) => {
+                self.record(format!("matched \"{}\"", pattern.as_str()), at.max(started));
+                self.next();
+                return None;
+            }
+            Err(checked) => self.checked = checked,
+        }
+        if let Some(exit) = exit {
+            let reason = if waiting {
+                format!("{} before a line matched", exit.describe())
+            } else {
+                exit.describe()
+            };
+            return Some(self.fail(script, reason));
+        }
+        Some(match within {
+            Some(within) if now >= started + within => {
+                self.fail(script, "no line matched in time".into())
+            }
+            Some(within) => ScriptState::Waiting(Some(started + within)),
+            None => ScriptState::Waiting(None),
+        })
+    }
+
     /// Run as many steps as possible now. `exit` is set once the process has ended (and its
     /// output was drained).
     pub fn advance(
@@ -629,48 +668,25 @@ impl ScriptRun {
             let started = *self.step_started.get_or_insert(now);
             match step {
                 Step::WaitOutput { pattern, within } => {
-                    match lines.take_match(pattern, self.checked) {
-                        Ok(at) => {
-                            self.record(
-                                format!("matched \"{}\"", pattern.as_str()),
-                                at.max(started),
-                            );
-                            self.next();
-                            continue;
-                        }
-                        Err(checked) => self.checked = checked,
-                    }
-                    if let Some(exit) = exit {
-                        return self
-                            .fail(script, format!("{} before a line matched", exit.describe()));
-                    }
-                    match within {
-                        Some(within) if now >= started + *within => {
-                            return self.fail(script, "no line matched in time".into());
-                        }
-                        Some(within) => return ScriptState::Waiting(Some(started + *within)),
-                        None => return ScriptState::Waiting(None),
+                    if let Some(state) =
+                        self.await_line(script, lines, pattern, *within, started, now, exit, true)
+                    {
+                        return state;
                     }
                 }
                 Step::ExpectOutput { pattern, within } => {
-                    match lines.take_match(pattern, self.checked) {
-                        Ok(at) => {
-                            self.record(
-                                format!("matched \"{}\"", pattern.as_str()),
-                                at.max(started),
-                            );
-                            self.next();
-                            continue;
-                        }
-                        Err(checked) => self.checked = checked,
+                    if let Some(state) = self.await_line(
+                        script,
+                        lines,
+                        pattern,
+                        Some(*within),
+                        started,
+                        now,
+                        exit,
+                        false,
+                    ) {
+                        return state;
                     }
-                    if let Some(exit) = exit {
-                        return self.fail(script, exit.describe());
-                    }
-                    if now >= started + *within {
-                        return self.fail(script, "no line matched in time".into());
-                    }
-                    return ScriptState::Waiting(Some(started + *within));
                 }
                 Step::Sleep { min, max } => {
                     let until = match self.sleep_until {
