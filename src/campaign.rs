@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::analysis::signature::signature_for;
 use crate::analysis::summary::{Summary, SummaryContext, Tally};
-use crate::record::{RunRecord, Verdict};
+use crate::record::{FinishedRun, RunRecord, Verdict};
 use crate::runner::spawn::CommandTemplate;
 use crate::runner::{self, Flow, Notice, Observer, Progress, RunnerOptions, StopReason};
 use crate::sink::archive::Archive;
@@ -166,20 +166,25 @@ struct Coordinator {
 
 impl Coordinator {
     fn handle(&mut self, mut record: RunRecord) -> Result<()> {
-        if record.verdict != Verdict::Pass {
-            record.signature = Some(signature_for(
+        let signature = (record.verdict != Verdict::Pass).then(|| {
+            signature_for(
                 &record.outcome_label(),
                 record.digest.telling_line.as_deref(),
                 &record.digest.tail_lines,
-            ));
-        }
+            )
+        });
         if let crate::record::Termination::TimedOutKept { pid } = record.termination {
             self.kept.push(pid);
         }
-        self.archive.store(&mut record)?;
-        self.tally.add(&record);
+        let saved = self.archive.save(&mut record, signature.as_ref())?;
+        let run = FinishedRun {
+            record,
+            signature,
+            saved,
+        };
+        self.tally.add(&run);
         for sink in &mut self.sinks {
-            sink.run_finished(&record, &self.tally)?;
+            sink.run_finished(&run, &self.tally)?;
         }
         Ok(())
     }

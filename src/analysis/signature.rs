@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use regex::bytes::Regex as BytesRegex;
 use regex::{Captures, Regex};
-use serde::{Deserialize, Serialize};
+
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::text::is_spoofing_char;
@@ -343,29 +343,14 @@ pub fn normalise(line: &[u8]) -> String {
     out
 }
 
-/// A failure's identity: what went wrong and how it explained itself, minus run-specific
-/// noise. Failures with equal signatures are counted as one cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Signature {
-    /// First 12 lowercase hex digits of the XXH3-64 hash of `text`.
-    ///
-    /// Ids are stored in campaign records and compared across versions and machines, so the
-    /// hash (XXH3-64, seed 0, over the UTF-8 bytes of `text`), its formatting and the
-    /// normalisation feeding `text` must stay stable.
-    pub id: String,
-    /// `"{outcome_label}: {normalised line(s)}"`, or just the outcome label when the run left
-    /// no usable output.
-    pub text: String,
-}
+pub use crate::record::Signature;
 
-impl Signature {
-    /// A signature with the given text and its derived id.
-    fn from_text(text: String) -> Self {
-        let hash = format!("{:016x}", xxh3_64(text.as_bytes()));
-        Signature {
-            id: hash[..ID_HEX_DIGITS].to_string(),
-            text,
-        }
+/// A signature with the given text and its derived id.
+fn signature_from_text(text: String) -> Signature {
+    let hash = format!("{:016x}", xxh3_64(text.as_bytes()));
+    Signature {
+        id: hash[..ID_HEX_DIGITS].to_string(),
+        text,
     }
 }
 
@@ -401,9 +386,9 @@ pub fn signature_for(
     }
 
     if explanation.is_empty() {
-        Signature::from_text(label)
+        signature_from_text(label)
     } else {
-        Signature::from_text(format!("{label}: {explanation}"))
+        signature_from_text(format!("{label}: {explanation}"))
     }
 }
 

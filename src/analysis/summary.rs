@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::signature::Signature;
 use crate::analysis::stats::{clopper_pearson, upper_bound, Interval};
-use crate::record::{FailureKind, RunRecord, Verdict};
+use crate::record::{FailureKind, FinishedRun, Verdict};
 use crate::text::escape_line;
 
 /// Confidence used for every interval shown by `run`.
@@ -201,7 +201,8 @@ impl Tally {
     }
 
     /// Add one finished run.
-    pub fn add(&mut self, record: &RunRecord) {
+    pub fn add(&mut self, run: &FinishedRun) {
+        let record = &run.record;
         let kept_pid = match record.termination {
             crate::record::Termination::TimedOutKept { pid } => Some(pid),
             _ => None,
@@ -210,8 +211,8 @@ impl Tally {
             index: record.index,
             duration: record.duration,
             verdict: record.verdict,
-            signature: record.signature.as_ref(),
-            example: record.saved.as_ref().map(|saved| saved.log.as_path()),
+            signature: run.signature.as_ref(),
+            example: run.saved.as_ref().map(|saved| saved.log.as_path()),
             example_line: record.digest.telling_line.as_deref().or(record
                 .digest
                 .tail_lines

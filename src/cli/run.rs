@@ -12,17 +12,18 @@ use regex::bytes::Regex;
 
 use crate::campaign::{new_campaign_id, run_campaign, CampaignOptions, CampaignResult};
 use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_USAGE};
-use crate::provenance::{git_state, hostname};
 use crate::record::parse_signal;
+use crate::record::provenance::{git_state, hostname};
 use crate::report;
-use crate::runner::script::Script;
 use crate::runner::spawn::{resolve_program, CommandTemplate};
 use crate::shake::Shake;
 use crate::sink::events::EventLog;
 use crate::sink::progress::{ProgressMode, ProgressSink};
+use crate::sink::store::StoreSink;
 use crate::sink::Sink;
+use crate::spec::script::Script;
 use crate::spec::{CampaignSpec, OnTimeout, OutputRules, StopRules, TimeoutPolicy};
-use crate::store::writer::{CampaignInfo, StoreSink};
+use crate::store::writer::CampaignInfo;
 use crate::store::{now_rfc3339, Store};
 
 /// Most runs in flight at once (the guard's table also holds kept runs).

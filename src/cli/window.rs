@@ -17,10 +17,10 @@ use crate::analysis::summary::Tally;
 use crate::analysis::window::{grid, map_window, SweepSample, WindowMap};
 use crate::cli::run::{build, launch, nest_out_dir, RunArgs};
 use crate::cli::EXIT_OK;
-use crate::record::RunRecord;
+use crate::record::FinishedRun;
 use crate::report::compact_duration;
-use crate::runner::script::{Script, Step};
 use crate::sink::Sink;
+use crate::spec::script::{Script, Step};
 use crate::spec::Sweep;
 use crate::store::Store;
 
@@ -61,7 +61,8 @@ struct SampleSink {
 }
 
 impl Sink for SampleSink {
-    fn run_finished(&mut self, record: &RunRecord, _tally: &Tally) -> Result<()> {
+    fn run_finished(&mut self, run: &FinishedRun, _tally: &Tally) -> Result<()> {
+        let record = &run.record;
         let Some(requested) = self.delays.get(record.index as usize) else {
             return Ok(());
         };

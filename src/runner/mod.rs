@@ -21,11 +21,12 @@ use rustix::process::{waitid, WaitId, WaitIdOptions};
 
 use crate::record::{FailureKind, OutputDigest, RunRecord, Stream, Termination, Verdict};
 use crate::shake::ShakeRuntime;
+use crate::spec::script::{Script, SignalTarget};
 use crate::spec::{CampaignSpec, OnTimeout, OutputRules};
 use capture::Capture;
 use guard::Guard;
 use interrupt::Interrupts;
-use script::{ExitSeen, Script, ScriptIo, ScriptRun, ScriptState, SignalTarget};
+use script::{ExitSeen, ScriptIo, ScriptRun, ScriptState};
 use spawn::{signal_group, CommandTemplate, RunSetup, Spawner};
 
 /// How long output pipes may stay open after a run's process group is gone before flakehunt
@@ -938,8 +939,6 @@ impl Engine<'_> {
             digest,
             output,
             leaked_pipes: slot.leaked_pipes,
-            signature: None,
-            saved: None,
             script_events: slot
                 .script
                 .as_ref()

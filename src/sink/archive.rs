@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::record::{OutputStore, RunRecord, SavedOutput, Termination, Verdict};
+use crate::record::{OutputStore, RunRecord, SavedOutput, Signature, Termination, Verdict};
 use crate::runner::capture::{remove_quietly, write_stream_map};
 
 /// Saves run output under one campaign directory.
@@ -37,14 +37,14 @@ struct RunMeta<'a> {
     exit_code: Option<i32>,
     signal: Option<String>,
     timed_out: bool,
-    signature: Option<&'a crate::analysis::signature::Signature>,
+    signature: Option<&'a Signature>,
     telling_line: Option<String>,
     output_bytes: u64,
     leaked_pipes: bool,
     script_failure: Option<&'a str>,
     shake: Option<&'a str>,
     seed: Option<u64>,
-    script_events: &'a [crate::runner::script::ScriptEvent],
+    script_events: &'a [crate::record::ScriptEvent],
     log: String,
     streams: String,
 }
@@ -72,11 +72,15 @@ impl Archive {
         &self.dir
     }
 
-    /// Save the record's output if its verdict calls for it, else discard it; sets
-    /// `record.saved`.
-    pub fn store(&self, record: &mut RunRecord) -> Result<()> {
+    /// Save the record's output if its verdict calls for it, else discard it; returns where it
+    /// was saved.
+    pub fn save(
+        &self,
+        record: &mut RunRecord,
+        signature: Option<&Signature>,
+    ) -> Result<Option<SavedOutput>> {
         let Some(output) = record.output.take() else {
-            return Ok(());
+            return Ok(None);
         };
         let keep = self.keep_passing || !matches!(record.verdict, Verdict::Pass);
         if !keep {
@@ -84,7 +88,7 @@ impl Archive {
                 remove_quietly(&log);
                 remove_quietly(&streams);
             }
-            return Ok(());
+            return Ok(None);
         }
         let stem = format!("run-{:06}", record.index);
         let log = self.dir.join(format!("{stem}.log"));
@@ -130,7 +134,7 @@ impl Archive {
             exit_code,
             signal,
             timed_out: record.termination.timed_out(),
-            signature: record.signature.as_ref(),
+            signature,
             telling_line: record
                 .digest
                 .telling_line
@@ -151,7 +155,6 @@ impl Archive {
             .with_context(|| format!("could not write {}", meta.display()))?;
         file.write_all(&json)
             .with_context(|| format!("could not write {}", meta.display()))?;
-        record.saved = Some(SavedOutput { log, streams, meta });
-        Ok(())
+        Ok(Some(SavedOutput { log, streams, meta }))
     }
 }

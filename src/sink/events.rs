@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::analysis::summary::{Summary, Tally};
-use crate::record::RunRecord;
+use crate::record::FinishedRun;
 use crate::sink::Sink;
 
 /// Appends NDJSON records to a file.
@@ -51,7 +51,8 @@ impl EventLog {
 }
 
 impl Sink for EventLog {
-    fn run_finished(&mut self, record: &RunRecord, _tally: &Tally) -> Result<()> {
+    fn run_finished(&mut self, run: &FinishedRun, _tally: &Tally) -> Result<()> {
+        let record = &run.record;
         let (verdict, kind) = record.verdict.names();
         let event = json!({
             "type": "run",
@@ -63,14 +64,14 @@ impl Sink for EventLog {
             "verdict": verdict,
             "kind": kind,
             "termination": record.termination,
-            "signature": record.signature.as_ref().map(|s| &s.id),
-            "signature_text": record.signature.as_ref().map(|s| &s.text),
+            "signature": run.signature.as_ref().map(|s| &s.id),
+            "signature_text": run.signature.as_ref().map(|s| &s.text),
             "output_bytes": record.digest.total_bytes,
             "leaked_pipes": record.leaked_pipes,
             "script_failure": record.script_failure,
             "seed": record.seed,
             "script_events": record.script_events,
-            "log": record.saved.as_ref().map(|saved| saved.log.display().to_string()),
+            "log": run.saved.as_ref().map(|saved| saved.log.display().to_string()),
         });
         self.write(&event)
     }

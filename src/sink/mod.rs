@@ -1,21 +1,23 @@
-//! Sinks: consumers of run records as they finish. The archive saves failures' output to disk;
-//! the event log appends NDJSON; the progress display talks to the terminal. Sinks never touch
-//! runner state: they are fed records, ticks and notices.
+//! Sinks: consumers of finished runs. The archive saves failures' output to disk (first, so the
+//! others know where it went); the event log appends NDJSON; the store sink records the history;
+//! the progress display talks to the terminal. Sinks never touch runner state: they are fed
+//! finished runs, ticks and notices.
 
 pub mod archive;
 pub mod events;
 pub mod progress;
+pub mod store;
 
 use anyhow::Result;
 
 use crate::analysis::summary::{Summary, Tally};
-use crate::record::RunRecord;
+use crate::record::FinishedRun;
 use crate::runner::{Notice, Progress};
 
 /// A consumer of campaign events.
 pub trait Sink {
     /// A run finished; `tally` already includes it.
-    fn run_finished(&mut self, record: &RunRecord, tally: &Tally) -> Result<()>;
+    fn run_finished(&mut self, run: &FinishedRun, tally: &Tally) -> Result<()>;
     /// Periodic update.
     fn tick(&mut self, _progress: &Progress, _tally: &Tally) {}
     /// Something happened worth telling.

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::stats::format_rate;
 use crate::analysis::summary::Tally;
-use crate::record::{RunRecord, Verdict};
+use crate::record::{FinishedRun, Verdict};
 use crate::report::compact_duration;
 use crate::report::display_path;
 use crate::runner::{Notice, Progress};
@@ -140,7 +140,8 @@ impl ProgressSink {
 }
 
 impl Sink for ProgressSink {
-    fn run_finished(&mut self, record: &RunRecord, tally: &Tally) -> Result<()> {
+    fn run_finished(&mut self, run: &FinishedRun, tally: &Tally) -> Result<()> {
+        let record = &run.record;
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
@@ -152,7 +153,7 @@ impl Sink for ProgressSink {
         if self.mode == ProgressMode::Quiet {
             return Ok(());
         }
-        let signature = record.signature.as_ref();
+        let signature = run.signature.as_ref();
         let count = signature.map_or(0, |s| tally.signature_count(&s.id));
         let new = count == 1;
         if !new && failure_number > FAILURE_LINES {
@@ -176,7 +177,7 @@ impl Sink for ProgressSink {
             compact_duration(record.duration),
             record.outcome_label()
         );
-        if let Some(saved) = &record.saved {
+        if let Some(saved) = &run.saved {
             line.push_str(&format!("\n     saved {}", display_path(&saved.log)));
         }
         if new && !record.digest.tail_bytes.is_empty() {

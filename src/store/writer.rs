@@ -1,26 +1,16 @@
-//! Recording a live campaign in the history store. Each failure is committed the moment its run
-//! ends, so a `kill -9` of flakehunt loses at most the runs in flight; passing runs are batched
-//! (every 1000 runs or second) because there can be millions of them.
+//! Writing to the history store: a live campaign's start, its runs (passes in batches, every
+//! failure in its own transaction together with the passes before it) and its end; ingested
+//! artifacts' sightings. When to write is the caller's policy (`sink::store`).
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::analysis::summary::{Summary, Tally};
-use crate::record::{RunRecord, Verdict};
-use crate::runner::Progress;
-use crate::sink::Sink;
+use crate::analysis::summary::Summary;
+use crate::record::sighting::{Sighting, SourceMeta};
+use crate::record::FinishedRun;
 use crate::store::Store;
-
-/// Passing runs buffered before a write.
-const PASS_BATCH: usize = 1000;
-/// Longest time a passing run waits in the buffer.
-const PASS_DELAY: Duration = Duration::from_secs(1);
-/// Bytes read from each end of a failure's log for its sighting snippet.
-const SNIPPET_READ: u64 = 64 * 1024;
 
 /// What is known about a campaign when it starts.
 #[derive(Debug, Clone)]
@@ -36,7 +26,7 @@ pub struct CampaignInfo {
     /// Working directory.
     pub cwd: String,
     /// Git commit and dirty flag of the working directory.
-    pub git: Option<crate::provenance::GitState>,
+    pub git: Option<crate::record::provenance::GitState>,
     /// Host name.
     pub host: String,
     /// Output directory.
@@ -51,20 +41,29 @@ struct PassRow {
     duration_us: i64,
 }
 
-/// The sink that writes a campaign into the store.
+/// What a failure's sighting says besides the run row: its message and output snippet,
+/// computed by the caller from the saved log.
+#[derive(Debug, Clone, Default)]
+pub struct FailureText {
+    /// The telling line, else the last line of output.
+    pub message: String,
+    /// The essentials of the output.
+    pub snippet: String,
+}
+
+/// A campaign being recorded: it owns the store connection and the passes not yet written.
 #[derive(Debug)]
-pub struct StoreSink {
+pub struct CampaignWriter {
     store: Store,
     campaign: String,
     pending: Vec<PassRow>,
-    last_flush: Instant,
     git_commit: Option<String>,
     host: String,
 }
 
-impl StoreSink {
+impl CampaignWriter {
     /// Record the campaign's start.
-    pub fn start(mut store: Store, info: &CampaignInfo) -> Result<StoreSink> {
+    pub fn start(mut store: Store, info: &CampaignInfo) -> Result<CampaignWriter> {
         let command = serde_json::to_string(&info.command).context("encode command")?;
         store
             .write(|conn| conn.execute(
@@ -83,53 +82,53 @@ impl StoreSink {
                 ],
             ))
             .with_context(|| format!("could not record the campaign in {}", store.path().display()))?;
-        Ok(StoreSink {
+        Ok(CampaignWriter {
             campaign: info.id.clone(),
             pending: Vec::new(),
-            last_flush: Instant::now(),
             git_commit: info.git.as_ref().map(|git| git.commit.clone()),
             host: info.host.clone(),
             store,
         })
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.last_flush = Instant::now();
+    /// Number of passing runs buffered and not yet written.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Buffer a passing run; it is written by the next [`flush`](Self::flush) or failure.
+    pub fn add_pass(&mut self, run: &FinishedRun) {
+        let record = &run.record;
+        self.pending.push(PassRow {
+            index: record.index,
+            started_at: humantime::format_rfc3339_millis(record.started_at).to_string(),
+            duration_us: duration_us(record.duration),
+        });
+    }
+
+    /// Write the buffered passes in one transaction.
+    pub fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let campaign = self.campaign.clone();
-        let rows = std::mem::take(&mut self.pending);
         let path = self.store.path().to_path_buf();
         let transaction = self
             .store
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .with_context(|| format!("history database {}", path.display()))?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, timed_out)
-                 VALUES (?1, ?2, ?3, ?4, 'pass', 0)",
-            )?;
-            for row in &rows {
-                insert.execute(params![
-                    campaign,
-                    row.index as i64,
-                    row.started_at,
-                    row.duration_us
-                ])?;
-            }
-            transaction.execute(
-                "UPDATE campaigns SET runs = runs + ?2 WHERE id = ?1",
-                params![campaign, rows.len() as i64],
-            )?;
-        }
+        insert_passes(&transaction, &self.campaign, &self.pending)?;
         transaction
             .commit()
-            .with_context(|| format!("history database {}", path.display()))
+            .with_context(|| format!("history database {}", path.display()))?;
+        self.pending.clear();
+        Ok(())
     }
 
-    fn write_failure(&mut self, record: &RunRecord) -> Result<()> {
+    /// Write a failed or ignored run, with every buffered pass, in one transaction: the stored
+    /// rate never runs ahead of the runs that finished before it.
+    pub fn write_failure(&mut self, run: &FinishedRun, text: &FailureText) -> Result<()> {
+        let record = &run.record;
         let (verdict, kind) = record.verdict.names();
         let (exit_code, signal) = (
             record.termination.exit_code(),
@@ -141,34 +140,19 @@ impl StoreSink {
             .telling_line
             .as_deref()
             .map(|line| String::from_utf8_lossy(line).into_owned());
-        let log_path = record
+        let log_path = run
             .saved
             .as_ref()
             .map(|saved| saved.log.display().to_string());
         let started_at = humantime::format_rfc3339_millis(record.started_at).to_string();
-        let snippet = match &record.saved {
-            Some(saved) => log_snippet(&saved.log),
-            None => crate::ingest::snippet(&record.digest.tail_bytes),
-        };
-        let message = telling
-            .clone()
-            .or_else(|| {
-                record
-                    .digest
-                    .tail_lines
-                    .last()
-                    .map(|line| String::from_utf8_lossy(line).into_owned())
-            })
-            .unwrap_or_default();
-        let campaign = self.campaign.clone();
-        let git_commit = self.git_commit.clone();
-        let host = self.host.clone();
+        let campaign = &self.campaign;
         let path = self.store.path().to_path_buf();
         let transaction = self
             .store
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .with_context(|| format!("history database {}", path.display()))?;
+        insert_passes(&transaction, campaign, &self.pending)?;
         transaction.execute(
             "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, kind, exit_code,
                 signal, timed_out, signature, telling_line, log_path, leaked_pipes, seed)
@@ -183,14 +167,14 @@ impl StoreSink {
                 exit_code,
                 signal,
                 timed_out,
-                record.signature.as_ref().map(|s| s.id.clone()),
+                run.signature.as_ref().map(|s| s.id.clone()),
                 telling,
                 log_path,
                 record.leaked_pipes,
                 record.seed.map(|seed| seed as i64),
             ],
         )?;
-        if let Some(signature) = &record.signature {
+        if let Some(signature) = &run.signature {
             transaction.execute(
                 "INSERT OR IGNORE INTO signatures (id, text, first_seen, example) VALUES (?1, ?2, ?3, ?4)",
                 params![signature.id, signature.text, started_at, log_path],
@@ -205,12 +189,12 @@ impl StoreSink {
                     log_path,
                     "",
                     kind.unwrap_or("fail"),
-                    message,
-                    snippet,
+                    text.message,
+                    text.snippet,
                     signature.id,
-                    git_commit,
+                    self.git_commit,
                     started_at,
-                    host,
+                    self.host,
                     format!("flakehunt campaign {campaign}"),
                 ],
             )?;
@@ -222,34 +206,13 @@ impl StoreSink {
         )?;
         transaction
             .commit()
-            .with_context(|| format!("history database {}", path.display()))
-    }
-}
-
-impl Sink for StoreSink {
-    fn run_finished(&mut self, record: &RunRecord, _tally: &Tally) -> Result<()> {
-        if record.verdict == Verdict::Pass {
-            self.pending.push(PassRow {
-                index: record.index,
-                started_at: humantime::format_rfc3339_millis(record.started_at).to_string(),
-                duration_us: duration_us(record.duration),
-            });
-            if self.pending.len() >= PASS_BATCH {
-                self.flush()?;
-            }
-            return Ok(());
-        }
-        self.write_failure(record)
+            .with_context(|| format!("history database {}", path.display()))?;
+        self.pending.clear();
+        Ok(())
     }
 
-    fn tick(&mut self, _progress: &Progress, _tally: &Tally) {
-        if !self.pending.is_empty() && self.last_flush.elapsed() >= PASS_DELAY {
-            // A failed batch stays pending and is retried; the final flush reports errors.
-            let _ = self.flush();
-        }
-    }
-
-    fn finished(&mut self, summary: &Summary) -> Result<()> {
+    /// Write the remaining passes and the campaign's summary.
+    pub fn finish(&mut self, summary: &Summary) -> Result<()> {
         self.flush()?;
         let json = serde_json::to_string(summary).context("encode summary")?;
         self.store
@@ -270,34 +233,33 @@ impl Sink for StoreSink {
     }
 }
 
+/// Insert passing runs and count them in the campaign row, inside the caller's transaction.
+fn insert_passes(transaction: &Transaction<'_>, campaign: &str, rows: &[PassRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, timed_out)
+         VALUES (?1, ?2, ?3, ?4, 'pass', 0)",
+    )?;
+    for row in rows {
+        insert.execute(params![
+            campaign,
+            row.index as i64,
+            row.started_at,
+            row.duration_us
+        ])?;
+    }
+    transaction.execute(
+        "UPDATE campaigns SET runs = runs + ?2 WHERE id = ?1",
+        params![campaign, rows.len() as i64],
+    )?;
+    Ok(())
+}
+
 fn duration_us(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
-
-/// Snippet of a saved log, reading at most 64 KiB from each end of a large file.
-fn log_snippet(path: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut bytes = Vec::new();
-    if size <= 2 * SNIPPET_READ {
-        let _ = file.read_to_end(&mut bytes);
-    } else {
-        let mut head = vec![0u8; SNIPPET_READ as usize];
-        let mut tail = vec![0u8; SNIPPET_READ as usize];
-        let head_ok = file.read_exact(&mut head).is_ok();
-        let tail_ok = file.seek(SeekFrom::End(-(SNIPPET_READ as i64))).is_ok()
-            && file.read_exact(&mut tail).is_ok();
-        if head_ok && tail_ok {
-            bytes.extend_from_slice(&head);
-            bytes.extend_from_slice(b"\n");
-            bytes.extend_from_slice(&tail);
-        }
-    }
-    crate::ingest::snippet(&bytes)
-}
-
 /// Outcome of recording one ingested artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -330,7 +292,7 @@ pub struct ArtifactOrigin<'a> {
     /// Detected format.
     pub format: &'a str,
     /// Commit, date, platform and source.
-    pub meta: &'a crate::ingest::SourceMeta,
+    pub meta: &'a SourceMeta,
     /// Date used when the artifact has none (RFC 3339).
     pub fallback_date: &'a str,
 }
@@ -339,7 +301,7 @@ pub struct ArtifactOrigin<'a> {
 pub fn record_artifact(
     store: &mut Store,
     origin: &ArtifactOrigin<'_>,
-    sightings: &[crate::ingest::Sighting],
+    sightings: &[Sighting],
 ) -> Result<Recorded> {
     let path = store.path().to_path_buf();
     let transaction = store

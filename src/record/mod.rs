@@ -1,12 +1,14 @@
-//! Run records: what happened in one run. The one currency every later stage (sinks, store,
-//! analysis, reports) consumes.
+//! Run records: what happened in one run, and what later stages learned about it. The one
+//! currency every later stage (sinks, store, analysis, reports) consumes; depends on nothing
+//! above the OS layer.
+
+pub mod provenance;
+pub mod sighting;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-
-use crate::analysis::signature::Signature;
 
 /// How the process of a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -243,16 +245,53 @@ pub struct RunRecord {
     pub output: Option<OutputStore>,
     /// Processes outside the run's process group held its output pipes open after it ended.
     pub leaked_pipes: bool,
-    /// Failure signature (set by analysis for failed and ignored runs).
-    pub signature: Option<Signature>,
     /// Script events with their measured times.
-    pub script_events: Vec<crate::runner::script::ScriptEvent>,
+    pub script_events: Vec<ScriptEvent>,
     /// Why the script failed the run (`step 3 expect-output ...: process died by SIGINT`).
     pub script_failure: Option<String>,
     /// The run's seed (`FLAKEHUNT_SEED`) when it was shaken: replay it with `--seed`.
     pub seed: Option<u64>,
+}
+
+/// A run once the campaign has classified and archived it: the record, its failure signature
+/// (failed and ignored runs) and where its output was saved (if it was).
+#[derive(Debug)]
+pub struct FinishedRun {
+    /// What the runner observed.
+    pub record: RunRecord,
+    /// Failure signature, for failed and ignored runs.
+    pub signature: Option<Signature>,
     /// Where its output was saved, if it was.
     pub saved: Option<SavedOutput>,
+}
+
+/// A failure's identity: what went wrong and how it explained itself, minus run-specific
+/// noise. Failures with equal signatures are counted as one cluster. Computed by
+/// [`analysis::signature`](crate::analysis::signature).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Signature {
+    /// First 12 lowercase hex digits of the XXH3-64 hash of `text`.
+    ///
+    /// Ids are stored in campaign records and compared across versions and machines, so the
+    /// hash (XXH3-64, seed 0, over the UTF-8 bytes of `text`), its formatting and the
+    /// normalisation feeding `text` must stay stable.
+    pub id: String,
+    /// `"{outcome_label}: {normalised line(s)}"`, or just the outcome label when the run left
+    /// no usable output.
+    pub text: String,
+}
+
+/// When something happened during a run's script, measured (not requested).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScriptEvent {
+    /// 0-based step index.
+    pub step: usize,
+    /// What happened (`matched "ready"`, `sent SIGINT`, `slept`).
+    pub what: String,
+    /// Seconds since the run was spawned.
+    pub at_s: f64,
+    /// Seconds since the previous event (or spawn).
+    pub since_previous_s: f64,
 }
 
 impl RunRecord {

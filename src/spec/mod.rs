@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
+pub mod script;
+
 /// Everything the runner needs to execute a campaign.
 #[derive(Debug, Clone)]
 pub struct CampaignSpec {
@@ -33,7 +35,7 @@ pub struct CampaignSpec {
     /// Bytes of a run's output held in memory before the rest spills to disk.
     pub memory_per_run: usize,
     /// Interaction with each run (wait for output, signal, expect...), if any.
-    pub script: Option<std::sync::Arc<crate::runner::script::Script>>,
+    pub script: Option<std::sync::Arc<script::Script>>,
     /// Fixed delays for one sleep step of the script, run by run (`flakehunt window`).
     pub sweep: Option<Sweep>,
     /// Perturbations applied to every run (`--shake`).
