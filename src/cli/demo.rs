@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::run::{build, launch, ProgressStyleArg, RunArgs, TimeoutAction};
+use crate::campaign::{launch, prepare};
+use crate::cli::run::{print_summary, ProgressStyleArg, RunArgs, TimeoutAction};
 use crate::cli::EXIT_OK;
 
 /// Arguments of `flakehunt demo`.
@@ -81,8 +82,9 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
         progress: ProgressStyleArg::Auto,
         command: vec![exe.into_os_string(), "__demo-driver".into()],
     };
-    let (spec, template, mut presentation) = build(&run_args, db)?;
-    presentation.events = Some(spec.out_dir.join("events.ndjson"));
+    let mut prepared = prepare(&run_args.request(), db)?;
+    let spec = &prepared.spec;
+    prepared.outputs.events = Some(spec.out_dir.join("events.ndjson"));
     std::fs::create_dir_all(&spec.out_dir).with_context(|| {
         format!(
             "cannot create output directory {} (choose another with --out)",
@@ -92,7 +94,8 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
     if !args.json {
         eprintln!("{INTRO}");
     }
-    let (_, result) = launch(&spec, &template, &presentation, Vec::new())?;
+    let result = launch(&prepared, Vec::new())?;
+    print_summary(&result, args.json)?;
     if !args.json {
         let summary = &result.summary;
         if summary.failures > 0 {

@@ -13,7 +13,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::analysis::stats::{clopper_pearson, format_rate, rate_ratio, upper_bound, Interval};
-use crate::cli::run::{build, launch, nest_out_dir, RunArgs};
+use crate::campaign::{launch, prepare};
+use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
 use crate::shake::{noise, online_cpus, Shake};
 use crate::sink::progress::ProgressMode;
@@ -204,12 +205,11 @@ pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
         run_args.runs = Some(runs);
         run_args.duration = remaining;
         run_args.max_failures = Some(args.failures - arms[chosen].failures);
-        let (mut spec, template, mut presentation) = build(&run_args, db)?;
-        nest_out_dir(&mut spec, args.run.out.as_deref());
-        presentation.print_summary = false;
-        presentation.progress = ProgressMode::Quiet;
+        let mut prepared = prepare(&run_args.request(), db)?;
+        prepared.nest_out_dir(args.run.out.as_deref());
+        prepared.outputs.progress = ProgressMode::Quiet;
         let batch_started = Instant::now();
-        let (_, result) = launch(&spec, &template, &presentation, Vec::new())?;
+        let result = launch(&prepared, Vec::new())?;
         let summary = result.summary;
         let arm = &mut arms[chosen];
         arm.runs += summary.runs;

@@ -1,35 +1,19 @@
-//! `flakehunt run`: argument definitions, validation into a campaign spec, and presentation of
-//! the result.
+//! `flakehunt run`: argument definitions, handed to the campaign core, and the summary printed.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use regex::bytes::Regex;
 
-use crate::campaign::{new_campaign_id, run_campaign, CampaignOptions, CampaignResult};
+use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
 use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_USAGE};
 use crate::record::parse_signal;
-use crate::record::provenance::{git_state, hostname};
 use crate::report;
-use crate::runner::spawn::{resolve_program, CommandTemplate};
-use crate::shake::Shake;
-use crate::sink::events::EventLog;
-use crate::sink::progress::{ProgressMode, ProgressSink};
-use crate::sink::store::StoreSink;
-use crate::sink::Sink;
-use crate::spec::script::Script;
-use crate::spec::{CampaignSpec, OnTimeout, OutputRules, StopRules, TimeoutPolicy};
-use crate::store::writer::CampaignInfo;
-use crate::store::{now_rfc3339, Store};
-
-/// Most runs in flight at once (the guard's table also holds kept runs).
-const MAX_JOBS: usize = 1024;
-/// Bytes of each run's output kept in memory before spilling to disk.
-const MEMORY_PER_RUN: usize = 1 << 20;
+use crate::sink::progress::ProgressMode;
+use crate::spec::{OnTimeout, StopRules, TimeoutPolicy};
 
 /// Arguments of `flakehunt run`.
 #[derive(Debug, Clone, Args)]
@@ -181,249 +165,69 @@ fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
     }
 }
 
-/// How the result is shown.
-#[derive(Debug, Clone)]
-pub struct Presentation {
-    /// Progress style.
-    pub progress: ProgressMode,
-    /// JSON summary instead of text.
-    pub json: bool,
-    /// NDJSON event log.
-    pub events: Option<PathBuf>,
-    /// History database to record the campaign in (None: not recorded).
-    pub history: Option<PathBuf>,
-    /// Print the summary at the end (commands that print a verdict instead turn it off).
-    pub print_summary: bool,
-}
-
-/// Validate arguments into a campaign; every error here happens before anything runs.
-pub fn build(args: &RunArgs, db: &Path) -> Result<(CampaignSpec, CommandTemplate, Presentation)> {
-    let jobs = match args.jobs {
-        Some(0) => bail!("--jobs must be at least 1"),
-        Some(jobs) if jobs > MAX_JOBS => bail!("--jobs must be at most {MAX_JOBS}"),
-        Some(jobs) => jobs,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    if args.runs == Some(0) {
-        bail!("--runs must be at least 1");
-    }
-    if args.max_failures == Some(0) {
-        bail!("--max-failures must be at least 1");
-    }
-    if args.timeout.is_zero() {
-        bail!("--timeout must be longer than 0");
-    }
-    if args.duration.is_some_and(|d| d.is_zero()) {
-        bail!("--duration must be longer than 0");
-    }
-    let compile = |flag: &str, pattern: &Option<String>| -> Result<Option<Regex>> {
-        pattern
-            .as_deref()
-            .map(|pattern| {
-                Regex::new(pattern).map_err(|error| {
-                    anyhow!(
-                        "invalid {flag} regex '{pattern}': {}",
-                        crate::text::regex_reason(&error)
-                    )
-                })
-            })
-            .transpose()
-    };
-    let output_rules = OutputRules {
-        fail_if: compile("--fail-if", &args.fail_if)?,
-        ignore: compile("--ignore", &args.ignore)?,
-    };
-    let script = load_script(args)?;
-    let shake = load_shake(args, db)?;
-    let cwd = match &args.cwd {
-        Some(dir) => {
-            let absolute = std::path::absolute(dir)
-                .with_context(|| format!("invalid --cwd {}", dir.display()))?;
-            if !absolute.is_dir() {
-                bail!("--cwd {} is not a directory", dir.display());
-            }
-            Some(absolute)
-        }
-        None => None,
-    };
-    let Some((program, rest)) = args.command.split_first() else {
-        bail!("no command given; write it after --, e.g. flakehunt run -- ./my_test");
-    };
-    let program = resolve_program(program, cwd.as_deref())?;
-    let program = std::path::absolute(&program).unwrap_or(program);
-    let id = new_campaign_id();
-    let out_dir = match &args.out {
-        Some(dir) => dir.clone(),
-        None => PathBuf::from("flakehunt-out").join(&id),
-    };
-    let out_dir = std::path::absolute(&out_dir).unwrap_or(out_dir);
-    let spec = CampaignSpec {
-        id: id.clone(),
-        command: args.command.clone(),
-        cwd: cwd.clone(),
-        env: args.env.clone(),
-        jobs,
-        stop: StopRules {
-            runs: args.runs,
-            duration: args.duration,
-            max_failures: args.max_failures,
-        },
-        timeout: TimeoutPolicy {
-            limit: args.timeout,
-            signal: args.timeout_signal,
-            grace: args.grace,
-            action: match args.on_timeout {
-                TimeoutAction::Kill => OnTimeout::Kill,
-                TimeoutAction::Keep => OnTimeout::Keep,
+impl RunArgs {
+    /// The campaign these arguments ask for, unchecked (see [`prepare`]).
+    pub fn request(&self) -> CampaignRequest {
+        CampaignRequest {
+            jobs: self.jobs,
+            stop: StopRules {
+                runs: self.runs,
+                duration: self.duration,
+                max_failures: self.max_failures,
             },
-        },
-        output_rules,
-        out_dir,
-        keep_passing: args.keep_passing,
-        memory_per_run: MEMORY_PER_RUN,
-        script: script.map(std::sync::Arc::new),
-        sweep: None,
-        shake: shake.clone().map(std::sync::Arc::new),
-        seed: args.seed,
-    };
-    let template = CommandTemplate {
-        program,
-        args: rest.to_vec(),
-        cwd,
-        env: args.env.clone(),
-        campaign_id: id,
-        per_run_keys: shake
-            .as_ref()
-            .map(crate::shake::per_run_keys)
-            .unwrap_or_default(),
-    };
-    let progress = if args.quiet {
-        ProgressMode::Quiet
-    } else {
-        match args.progress {
-            ProgressStyleArg::Auto => ProgressMode::Auto,
-            ProgressStyleArg::Bar => ProgressMode::Bar,
-            ProgressStyleArg::Lines => ProgressMode::Lines,
+            timeout: TimeoutPolicy {
+                limit: self.timeout,
+                signal: self.timeout_signal,
+                grace: self.grace,
+                action: match self.on_timeout {
+                    TimeoutAction::Kill => OnTimeout::Kill,
+                    TimeoutAction::Keep => OnTimeout::Keep,
+                },
+            },
+            fail_if: self.fail_if.clone(),
+            ignore: self.ignore.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            out: self.out.clone(),
+            keep_passing: self.keep_passing,
+            steps: self.steps.clone(),
+            script: self.script.clone(),
+            shake: self.shake.clone(),
+            seed: self.seed,
+            progress: if self.quiet {
+                ProgressMode::Quiet
+            } else {
+                match self.progress {
+                    ProgressStyleArg::Auto => ProgressMode::Auto,
+                    ProgressStyleArg::Bar => ProgressMode::Bar,
+                    ProgressStyleArg::Lines => ProgressMode::Lines,
+                }
+            },
+            events: self.events.clone(),
+            record_history: !self.no_history,
+            command: self.command.clone(),
         }
-    };
-    let presentation = Presentation {
-        progress,
-        json: args.json,
-        events: args.events.clone(),
-        history: (!args.no_history).then(|| db.to_path_buf()),
-        print_summary: true,
-    };
-    Ok((spec, template, presentation))
-}
-
-/// The perturbation from `--shake`, checked (and trimmed of what cannot apply) up front.
-fn load_shake(args: &RunArgs, db: &Path) -> Result<Option<Shake>> {
-    let Some(text) = &args.shake else {
-        return Ok(None);
-    };
-    let text = if text.trim() == "best" {
-        let store = crate::store::Store::open_existing(db)
-            .context("--shake best needs a previous `flakehunt hunt` in the history")?;
-        crate::store::query::best_shake(&store)?
-    } else {
-        text.clone()
-    };
-    if text == "plain" {
-        return Ok(None);
-    }
-    let mut shake = Shake::parse(&text)?;
-    for warning in shake.preflight() {
-        eprintln!("flakehunt: warning: {warning}");
-    }
-    Ok(Some(shake))
-}
-
-/// The interaction script from `--step` or `--script`, checked before anything runs.
-fn load_script(args: &RunArgs) -> Result<Option<Script>> {
-    if let Some(path) = &args.script {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read script {}", path.display()))?;
-        return Ok(Some(Script::from_toml(path, &text)?));
-    }
-    if args.steps.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Script::from_steps(&args.steps)?))
-}
-
-/// Commands that run several campaigns (hunt, window) keep each in its own directory below a
-/// user's `--out`, so that one campaign's logs never overwrite another's.
-pub fn nest_out_dir(spec: &mut CampaignSpec, user_out: Option<&Path>) {
-    if let Some(base) = user_out {
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        spec.out_dir = base.join(&spec.id);
     }
 }
 
-/// Run a validated campaign with its sinks and print the result; returns the exit status.
-pub fn launch(
-    spec: &CampaignSpec,
-    template: &CommandTemplate,
-    presentation: &Presentation,
-    extra_sinks: Vec<Box<dyn Sink>>,
-) -> Result<(i32, CampaignResult)> {
-    let command: Vec<String> = spec
-        .command
-        .iter()
-        .map(|arg| arg.to_string_lossy().into_owned())
-        .collect();
-    let mut sinks: Vec<Box<dyn Sink>> = extra_sinks;
-    if let Some(db) = &presentation.history {
-        // Opened before anything runs: a bad database is a setup error, not a lost campaign.
-        let store = Store::open(db)?;
-        let cwd = spec
-            .cwd
-            .clone()
-            .or_else(|| std::env::current_dir().ok())
-            .unwrap_or_default();
-        let info = CampaignInfo {
-            id: spec.id.clone(),
-            started_at: now_rfc3339(),
-            command: command.clone(),
-            spec: spec.describe(),
-            cwd: cwd.display().to_string(),
-            git: git_state(&cwd),
-            host: hostname(),
-            out_dir: spec.out_dir.display().to_string(),
-        };
-        sinks.push(Box::new(StoreSink::start(store, &info)?));
-    }
-    if let Some(path) = &presentation.events {
-        sinks.push(Box::new(EventLog::open(path, &spec.id, &command)?));
-    }
-    sinks.push(Box::new(ProgressSink::new(
-        presentation.progress,
-        spec.stop.clone(),
-    )));
-    let options = CampaignOptions {
-        sinks,
-        guard_exe: std::env::current_exe().ok(),
-    };
-    let result = run_campaign(spec, template, options)?;
-    let rendered = if presentation.json {
+/// Print a campaign's summary (text or JSON) on stdout.
+pub fn print_summary(result: &CampaignResult, json: bool) -> Result<()> {
+    let rendered = if json {
         let mut json = report::json::render(&result.summary)?;
         json.push('\n');
         json
     } else {
         report::text::render(&result.summary)
     };
-    if !presentation.print_summary {
-        return Ok((exit_status(&result), result));
-    }
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. piped into `head`) must not turn a finished campaign into an error.
     let _ = stdout.write_all(rendered.as_bytes());
     let _ = stdout.flush();
-    Ok((exit_status(&result), result))
+    Ok(())
 }
 
 /// 1 if anything failed; 2 if a run could not be started (said on stderr); else 0.
-fn exit_status(result: &CampaignResult) -> i32 {
+pub fn exit_status(result: &CampaignResult) -> i32 {
     if let Some(error) = &result.spawn_error {
         eprintln!("flakehunt: error: {error}");
     }
@@ -438,7 +242,8 @@ fn exit_status(result: &CampaignResult) -> i32 {
 
 /// `flakehunt run`.
 pub fn execute(args: RunArgs, db: &Path) -> Result<i32> {
-    let (spec, template, presentation) = build(&args, db)?;
-    let (status, _) = launch(&spec, &template, &presentation, Vec::new())?;
-    Ok(status)
+    let prepared = prepare(&args.request(), db)?;
+    let result = launch(&prepared, Vec::new())?;
+    print_summary(&result, args.json)?;
+    Ok(exit_status(&result))
 }

@@ -15,7 +15,8 @@ use crate::analysis::stats::{
     one_in, rate_ratio, runs_to_observe, runs_to_observe_k, sequential_clean_runs_p, upper_bound,
 };
 use crate::analysis::summary::Summary;
-use crate::cli::run::{build, launch, RunArgs};
+use crate::campaign::{launch, prepare};
+use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
 use crate::report::{compact_duration, thousands};
 use crate::store::{query, Store};
@@ -278,7 +279,7 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
     let mut run_args = args.run.clone();
     run_args.runs = Some(required);
     run_args.max_failures = Some(1);
-    let (spec, template, presentation) = build(&run_args, db)?;
+    let prepared = prepare(&run_args.request(), db)?;
     let speed = baseline.as_ref().map(|summary| summary.runs_per_second);
     if !run_args.json {
         eprintln!(
@@ -289,7 +290,8 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
         );
     }
     // The campaign's own summary is not printed: the verdict replaces it.
-    let (_, result) = launch_quietly(&spec, &template, &presentation)?;
+    // The campaign's own summary is not printed: the verdict replaces it.
+    let result = launch(&prepared, Vec::new())?;
     let summary = result.summary;
     let first_failure = summary
         .signatures
@@ -375,17 +377,6 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
         );
     }
     Ok(status)
-}
-
-/// Run the campaign without printing its summary.
-fn launch_quietly(
-    spec: &crate::spec::CampaignSpec,
-    template: &crate::runner::spawn::CommandTemplate,
-    presentation: &crate::cli::run::Presentation,
-) -> Result<(i32, crate::campaign::CampaignResult)> {
-    let mut presentation = presentation.clone();
-    presentation.print_summary = false;
-    launch(spec, template, &presentation, Vec::new())
 }
 
 /// `flakehunt compare`.

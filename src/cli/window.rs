@@ -15,7 +15,8 @@ use clap::Args;
 use crate::analysis::stats::format_rate;
 use crate::analysis::summary::Tally;
 use crate::analysis::window::{grid, map_window, SweepSample, WindowMap};
-use crate::cli::run::{build, launch, nest_out_dir, RunArgs};
+use crate::campaign::{launch, prepare};
+use crate::cli::run::RunArgs;
 use crate::cli::EXIT_OK;
 use crate::record::FinishedRun;
 use crate::report::compact_duration;
@@ -139,9 +140,10 @@ pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
             Some(budget) => phase_args.duration = Some(budget / 2),
             None => phase_args.runs = Some(delays.len() as u64),
         }
-        let (mut spec, template, mut presentation) = build(&phase_args, db)?;
-        nest_out_dir(&mut spec, args.run.out.as_deref());
-        let script = spec
+        let mut prepared = prepare(&phase_args.request(), db)?;
+        prepared.nest_out_dir(args.run.out.as_deref());
+        let script = prepared
+            .spec
             .script
             .clone()
             .context("window needs a script with a sleep step")?;
@@ -152,11 +154,10 @@ pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
             .context(
                 "the script has no sleep step to sweep; add one, e.g. --step 'sleep 0..5ms'",
             )?;
-        spec.sweep = Some(Sweep {
+        prepared.spec.sweep = Some(Sweep {
             step,
             delays: delays.clone(),
         });
-        presentation.print_summary = false;
         let collector: Box<dyn Sink> = Box::new(SampleSink {
             samples: samples.clone(),
             delays,
@@ -176,7 +177,7 @@ pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
                 compact_duration(max)
             );
         }
-        let (_, result) = launch(&spec, &template, &presentation, vec![collector])?;
+        let result = launch(&prepared, vec![collector])?;
         campaigns.push(result.summary.campaign.clone());
         if result.summary.interrupted {
             break;

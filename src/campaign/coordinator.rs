@@ -1,8 +1,7 @@
-//! The campaign coordinator: prepares the output directory, drives the runner, and for each
-//! finished run computes its signature, archives its output, tallies it and feeds the sinks.
-//! Commands built on the runner (`run`, `demo`, later `verify` and `hunt`) all go through here.
+//! The campaign coordinator: drives the runner, and for each finished run computes its
+//! signature, archives its output, tallies it and feeds the sinks; at the end it summarises.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
@@ -33,49 +32,6 @@ pub struct CampaignResult {
     pub spawn_error: Option<String>,
 }
 
-/// A new campaign id: UTC start time plus a random suffix, sortable and unique enough.
-pub fn new_campaign_id() -> String {
-    let now = SystemTime::now();
-    let stamp = humantime::format_rfc3339_seconds(now).to_string();
-    let compact: String = stamp
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == 'T')
-        .collect::<String>()
-        .replace('T', "-");
-    let nanos = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mix = xxhash_rust::xxh3::xxh3_64(
-        &[nanos.to_le_bytes(), std::process::id().to_le_bytes()].concat(),
-    );
-    format!("{compact}-{:04x}", mix & 0xffff)
-}
-
-/// Create the campaign's output directory and its spill directory, or explain why not.
-pub fn prepare_out_dir(dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create output directory {} (choose another with --out)",
-            dir.display()
-        )
-    })?;
-    let spill = dir.join(".spill");
-    std::fs::create_dir_all(&spill)
-        .and_then(|()| {
-            let probe = spill.join(".write-test");
-            std::fs::write(&probe, b"")?;
-            std::fs::remove_file(&probe)
-        })
-        .with_context(|| {
-            format!(
-                "output directory {} is not writable (choose another with --out)",
-                dir.display()
-            )
-        })?;
-    Ok(spill)
-}
-
 /// Run a campaign to its end and summarise it.
 pub fn run_campaign(
     spec: &CampaignSpec,
@@ -85,7 +41,7 @@ pub fn run_campaign(
     if spec.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
-    let spill_dir = prepare_out_dir(&spec.out_dir)?;
+    let spill_dir = crate::campaign::launch::prepare_out_dir(&spec.out_dir)?;
     let command: Vec<String> = spec
         .command
         .iter()

@@ -1,0 +1,11 @@
+//! The campaign core that every command runs through: [`setup`] turns a request into a checked
+//! spec, [`launch`] wires the sinks, history and guard around it, and the [`coordinator`]
+//! drives the runner and summarises. Commands only parse arguments and render results.
+
+pub mod coordinator;
+pub mod launch;
+pub mod setup;
+
+pub use coordinator::{run_campaign, CampaignOptions, CampaignResult};
+pub use launch::{launch, Outputs};
+pub use setup::{prepare, CampaignRequest, Prepared};
