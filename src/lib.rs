@@ -10,7 +10,7 @@ pub mod campaign;
 pub mod cli;
 pub mod demo;
 pub mod ingest;
-
+pub mod os;
 pub mod record;
 pub mod report;
 pub mod runner;

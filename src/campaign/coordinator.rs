@@ -76,7 +76,7 @@ pub fn run_campaign(
         .kept
         .iter()
         .copied()
-        .filter(|pid| process_alive(*pid))
+        .filter(|pid| crate::os::process::is_alive(*pid))
         .collect();
     let summary = coordinator.tally.summary(SummaryContext {
         campaign: spec.id.clone(),
@@ -104,11 +104,6 @@ pub fn run_campaign(
         summary,
         spawn_error,
     })
-}
-
-fn process_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    pid <= i32::MAX as u32 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
 struct Coordinator {

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
 use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_USAGE};
-use crate::record::parse_signal;
+use crate::os::signal::parse_signal;
 use crate::report;
 use crate::sink::progress::ProgressMode;
 use crate::spec::{OnTimeout, StopRules, TimeoutPolicy};

@@ -223,16 +223,12 @@ pub fn driver_main(self_exe: &Path) -> i32 {
         return 2;
     }
 
-    // Interrupt at once, as the test in the story does on seeing "ready".
-    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
-        eprintln!("demo driver: child pid out of range");
-        return 2;
-    };
-    // SAFETY: kill(2) on our own, not yet reaped, child.
-    if unsafe { libc::kill(pid, libc::SIGINT) } == -1 {
+    // Interrupt at once, as the test in the story does on seeing "ready". The child is our
+    // own and not reaped yet, so its pid still names it.
+    if let Err(errno) = crate::os::process::signal_process(child.id(), libc::SIGINT) {
         eprintln!(
             "demo driver: cannot signal the child: {}",
-            std::io::Error::last_os_error()
+            std::io::Error::from(errno)
         );
     }
 
@@ -353,20 +349,9 @@ fn describe(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Name of a common signal, for messages.
+/// Name of a signal, for messages (`SIGINT`, or `signal N` when it has no standard name).
 fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => return format!("signal {sig}"),
-    };
-    name.into()
+    crate::os::signal::known_name(sig).map_or_else(|| format!("signal {sig}"), str::to_string)
 }
 
 /// `len` bytes of deterministic binary garbage: control bytes, escape sequences (clear screen,

@@ -307,86 +307,11 @@ impl RunRecord {
     }
 }
 
-/// Name of a signal number (`SIGSEGV`), or `signal N` for unknown numbers.
-pub fn signal_name(signal: i32) -> String {
-    match signal_name_static(signal) {
-        Some(name) => name.to_string(),
-        None => format!("SIG{signal}"),
-    }
-}
-
-fn signal_name_static(signal: i32) -> Option<&'static str> {
-    SIGNALS
-        .iter()
-        .find(|(_, number)| *number == signal)
-        .map(|(name, _)| *name)
-}
-
-/// Signal number for a name like `SIGQUIT`, `quit` or `3`.
-pub fn parse_signal(text: &str) -> Option<i32> {
-    let trimmed = text.trim();
-    if let Ok(number) = trimmed.parse::<i32>() {
-        return (1..=64).contains(&number).then_some(number);
-    }
-    let upper = trimmed.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    SIGNALS
-        .iter()
-        .find(|(candidate, _)| *candidate == name)
-        .map(|(_, number)| *number)
-}
-
-const SIGNALS: &[(&str, i32)] = &[
-    ("SIGHUP", libc::SIGHUP),
-    ("SIGINT", libc::SIGINT),
-    ("SIGQUIT", libc::SIGQUIT),
-    ("SIGILL", libc::SIGILL),
-    ("SIGTRAP", libc::SIGTRAP),
-    ("SIGABRT", libc::SIGABRT),
-    ("SIGBUS", libc::SIGBUS),
-    ("SIGFPE", libc::SIGFPE),
-    ("SIGKILL", libc::SIGKILL),
-    ("SIGUSR1", libc::SIGUSR1),
-    ("SIGSEGV", libc::SIGSEGV),
-    ("SIGUSR2", libc::SIGUSR2),
-    ("SIGPIPE", libc::SIGPIPE),
-    ("SIGALRM", libc::SIGALRM),
-    ("SIGTERM", libc::SIGTERM),
-    ("SIGCHLD", libc::SIGCHLD),
-    ("SIGCONT", libc::SIGCONT),
-    ("SIGSTOP", libc::SIGSTOP),
-    ("SIGTSTP", libc::SIGTSTP),
-    ("SIGTTIN", libc::SIGTTIN),
-    ("SIGTTOU", libc::SIGTTOU),
-    ("SIGURG", libc::SIGURG),
-    ("SIGXCPU", libc::SIGXCPU),
-    ("SIGXFSZ", libc::SIGXFSZ),
-    ("SIGVTALRM", libc::SIGVTALRM),
-    ("SIGPROF", libc::SIGPROF),
-    ("SIGWINCH", libc::SIGWINCH),
-    ("SIGIO", libc::SIGIO),
-    ("SIGSYS", libc::SIGSYS),
-];
+use crate::os::signal::signal_name;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signal_names_round_trip() {
-        assert_eq!(parse_signal("SIGQUIT"), Some(libc::SIGQUIT));
-        assert_eq!(parse_signal("quit"), Some(libc::SIGQUIT));
-        assert_eq!(parse_signal("abrt"), Some(libc::SIGABRT));
-        assert_eq!(parse_signal("9"), Some(9));
-        assert_eq!(parse_signal("SIGNOPE"), None);
-        assert_eq!(parse_signal("0"), None);
-        assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
-        assert_eq!(signal_name(40), "SIG40");
-    }
 
     #[test]
     fn labels() {

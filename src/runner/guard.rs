@@ -168,11 +168,8 @@ pub fn guard_main() -> i32 {
     }
     for entry in table.entries() {
         let pgid = entry.load(Ordering::Acquire);
-        if pgid > 0 {
-            // SAFETY: kill(2) of a process group.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+        if let Ok(pgid) = u32::try_from(pgid) {
+            crate::os::process::signal_group(pgid, libc::SIGKILL);
         }
     }
     0

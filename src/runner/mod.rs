@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use rustix::process::{waitid, WaitId, WaitIdOptions};
 
+use crate::os::process::{signal_group, signal_process};
 use crate::record::{FailureKind, OutputDigest, RunRecord, Stream, Termination, Verdict};
 use crate::shake::ShakeRuntime;
 use crate::spec::script::{Script, SignalTarget};
@@ -27,7 +28,7 @@ use capture::Capture;
 use guard::Guard;
 use interrupt::Interrupts;
 use script::{ExitSeen, ScriptIo, ScriptRun, ScriptState};
-use spawn::{signal_group, CommandTemplate, RunSetup, Spawner};
+use spawn::{CommandTemplate, RunSetup, Spawner};
 
 /// How long output pipes may stay open after a run's process group is gone before flakehunt
 /// stops waiting for them (a process that left the group still holds them).
@@ -987,10 +988,11 @@ impl ScriptIo for SlotIo<'_> {
     fn signal(&mut self, signal: i32, target: SignalTarget) {
         match target {
             SignalTarget::Group => signal_group(self.pid, signal),
-            // SAFETY: kill(2) of our own, not yet reaped, child.
-            SignalTarget::Main => unsafe {
-                libc::kill(self.pid as i32, signal);
-            },
+            // Our own child, not reaped yet, so the pid cannot have been reused; if it already
+            // exited the signal has nothing left to do.
+            SignalTarget::Main => {
+                let _ = signal_process(self.pid, signal);
+            }
         }
     }
 

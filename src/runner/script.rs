@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use regex::bytes::Regex;
 use std::time::{Duration, Instant};
 
-use crate::record::{signal_name, ScriptEvent};
+use crate::os::signal::signal_name;
+use crate::record::ScriptEvent;
 use crate::spec::script::{ExpectedExit, Script, SignalTarget, Step};
 
 /// How the process ended, as the script sees it.

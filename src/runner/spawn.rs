@@ -15,6 +15,8 @@ use std::time::{Instant, SystemTime};
 
 use rustix::pipe::{pipe_with, PipeFlags};
 
+use crate::os::sched::{self, CpuSet};
+
 /// The parts of a command that are the same for every run of a campaign.
 #[derive(Debug, Clone)]
 pub struct CommandTemplate {
@@ -97,7 +99,7 @@ struct ChildContext {
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
-    cpu_set: libc::cpu_set_t,
+    cpu_set: CpuSet,
     has_cpu_set: bool,
     nice: libc::c_int,
     has_nice: bool,
@@ -213,19 +215,14 @@ impl Spawner {
         envp.extend(run_strings.iter().map(|s| s.as_ptr()));
         envp.push(std::ptr::null());
         let placement = &setup.placement;
-        // SAFETY: a zeroed cpu_set_t is an empty set.
-        let mut cpu_set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        if let Some(cpus) = &placement.cpus {
-            for cpu in cpus {
-                // SAFETY: CPU numbers were checked against CPU_SETSIZE when parsed.
-                unsafe { libc::CPU_SET(*cpu, &mut cpu_set) };
-            }
-        }
         let mut context = ChildContext {
             program: self.program.as_ptr(),
             argv: self.argv.as_ptr(),
             envp: envp.as_ptr(),
-            cpu_set,
+            cpu_set: placement
+                .cpus
+                .as_deref()
+                .map_or_else(CpuSet::new, sched::cpu_set),
             has_cpu_set: placement.cpus.is_some(),
             nice: placement.nice.unwrap_or(0),
             has_nice: placement.nice.is_some(),
@@ -334,10 +331,14 @@ extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
     // async-signal-safe calls follow.
     unsafe {
         let context = &mut *argument.cast::<ChildContext>();
-        let fail = |context: &mut ChildContext, step: libc::c_int| -> ! {
-            std::ptr::write_volatile(&mut context.error, *libc::__errno_location());
+        let fail_with = |context: &mut ChildContext, step: libc::c_int, errno: libc::c_int| -> ! {
+            std::ptr::write_volatile(&mut context.error, errno);
             std::ptr::write_volatile(&mut context.failed_step, step);
             libc::_exit(127)
+        };
+        // For the libc calls, which leave their error in errno.
+        let fail = |context: &mut ChildContext, step: libc::c_int| -> ! {
+            fail_with(context, step, *libc::__errno_location())
         };
         // Handlers are flakehunt's: reset them (the handler table is private without
         // CLONE_SIGHAND). SIGPIPE is ignored by the Rust runtime; tests expect the default.
@@ -371,24 +372,25 @@ extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
         if libc::getppid() != context.parent {
             fail(context, STEP_ORPHANED);
         }
-        if context.has_cpu_set
-            && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &context.cpu_set)
-                != 0
-        {
-            fail(context, STEP_AFFINITY);
+        // The os::sched setters are single system calls that return their errno.
+        if context.has_cpu_set {
+            if let Err(errno) = sched::set_affinity(&context.cpu_set) {
+                fail_with(context, STEP_AFFINITY, errno.raw_os_error());
+            }
         }
-        if context.has_nice && libc::setpriority(libc::PRIO_PROCESS, 0, context.nice) != 0 {
-            fail(context, STEP_NICE);
+        if context.has_nice {
+            if let Err(errno) = sched::set_nice(context.nice) {
+                fail_with(context, STEP_NICE, errno.raw_os_error());
+            }
         }
         if context.policy >= 0 {
-            let parameter = libc::sched_param { sched_priority: 0 };
-            if libc::sched_setscheduler(0, context.policy, &parameter) != 0 {
-                fail(context, STEP_POLICY);
+            if let Err(errno) = sched::set_policy(context.policy) {
+                fail_with(context, STEP_POLICY, errno.raw_os_error());
             }
         }
         if context.slice_ns > 0 {
             // Checked by the shake's preflight; a refusal here only loses the hint.
-            crate::shake::set_slice(0, context.slice_ns);
+            let _ = sched::set_slice(context.slice_ns);
         }
         for (target, fd) in context.fds.iter().enumerate() {
             let target = target as libc::c_int;
@@ -417,18 +419,6 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     let flags = fcntl_getfl(fd)?;
     fcntl_setfl(fd, flags | OFlags::NONBLOCK)?;
     Ok(())
-}
-
-/// Send `signal` to every process in the group led by `pgid`. Errors (group already gone) are
-/// ignored: the caller only needs the group to be dead or dying.
-pub fn signal_group(pgid: u32, signal: i32) {
-    if pgid == 0 || pgid > i32::MAX as u32 {
-        return;
-    }
-    // SAFETY: plain kill(2) on a negative pid, i.e. the process group.
-    unsafe {
-        libc::kill(-(pgid as i32), signal);
-    }
 }
 
 /// Find `program` the way execvp would, so a missing command is reported before any run starts.

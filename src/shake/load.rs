@@ -99,7 +99,7 @@ impl LoadSet {
     /// Kill every generator's group, reap them, and remove their files.
     pub fn stop(&mut self) {
         for child in &mut self.children {
-            crate::runner::spawn::signal_group(child.id(), libc::SIGKILL);
+            crate::os::process::signal_group(child.id(), libc::SIGKILL);
             let _ = child.wait();
         }
         self.children.clear();
@@ -120,14 +120,8 @@ fn pin_self(cpus: &str) {
     if cpus.is_empty() {
         return;
     }
-    // SAFETY: building and applying a cpu_set_t we own.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in cpus {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+    // Best effort: an unpinned load still loads the machine.
+    let _ = crate::os::sched::set_affinity(&crate::os::sched::cpu_set(&cpus));
 }
 
 /// Body of a load generator process: `__load cpu DUTY CPUS TAG`, `__load mem - CPUS TAG`,

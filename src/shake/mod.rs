@@ -107,7 +107,7 @@ fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
                 let high: usize = high
                     .parse()
                     .map_err(|_| format!("'{part}' is not a CPU range"))?;
-                if low > high || high >= libc::CPU_SETSIZE as usize {
+                if low > high || high >= crate::os::sched::MAX_CPUS {
                     return Err(format!("'{part}' is not a CPU range"));
                 }
                 cpus.extend(low..=high);
@@ -116,7 +116,7 @@ fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
                 let cpu: usize = part
                     .parse()
                     .map_err(|_| format!("'{part}' is not a CPU number"))?;
-                if cpu >= libc::CPU_SETSIZE as usize {
+                if cpu >= crate::os::sched::MAX_CPUS {
                     return Err(format!("CPU {cpu} is out of range"));
                 }
                 cpus.push(cpu);
@@ -267,10 +267,7 @@ impl Shake {
     pub fn preflight(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Some(nice) = self.nice.filter(|n| *n < 0) {
-            if !probe_on_thread(move || {
-                // SAFETY: setpriority on the calling thread (Linux: per-thread nice).
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
-            }) {
+            if !probe_on_thread(move || crate::os::sched::set_nice(nice).is_ok()) {
                 warnings.push(format!(
                     "nice={nice} needs privileges (CAP_SYS_NICE) that flakehunt does not have; skipped"
                 ));
@@ -279,7 +276,7 @@ impl Shake {
         }
         if let Some(slice) = self.slice {
             let nanos = slice.as_nanos() as u64;
-            if !probe_on_thread(move || set_slice(0, nanos)) {
+            if !probe_on_thread(move || crate::os::sched::set_slice(nanos).is_ok()) {
                 warnings.push(
                     "slice needs a kernel with EEVDF slice hints (Linux 6.12+); skipped"
                         .to_string(),
@@ -584,19 +581,7 @@ fn mix(seed: u64, salt: u64) -> u64 {
 
 /// CPUs this process may run on.
 pub fn online_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity fills a cpu_set_t we own.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let ok =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
-            == 0;
-    let cpus: Vec<usize> = if ok {
-        (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: CPU_ISSET reads the set within its size.
-            .filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let cpus = crate::os::sched::allowed_cpus().unwrap_or_default();
     if cpus.is_empty() {
         vec![0]
     } else {
@@ -607,44 +592,6 @@ pub fn online_cpus() -> Vec<usize> {
 /// Run a privilege probe on a short-lived thread, so flakehunt's own thread is unchanged.
 fn probe_on_thread(probe: impl FnOnce() -> bool + Send + 'static) -> bool {
     std::thread::spawn(probe).join().unwrap_or(false)
-}
-
-/// Set the EEVDF slice hint of thread/process `pid` (0: the caller).
-pub fn set_slice(pid: libc::pid_t, nanos: u64) -> bool {
-    #[repr(C)]
-    struct SchedAttr {
-        size: u32,
-        policy: u32,
-        flags: u64,
-        nice: i32,
-        priority: u32,
-        runtime: u64,
-        deadline: u64,
-        period: u64,
-        util_min: u32,
-        util_max: u32,
-    }
-    let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
-        policy: libc::SCHED_OTHER as u32,
-        flags: 0,
-        nice: 0,
-        priority: 0,
-        runtime: nanos,
-        deadline: 0,
-        period: 0,
-        util_min: 0,
-        util_max: 0,
-    };
-    // SAFETY: sched_setattr with a properly sized attribute struct.
-    unsafe {
-        libc::syscall(
-            libc::SYS_sched_setattr,
-            pid,
-            &attr as *const SchedAttr,
-            0u32,
-        ) == 0
-    }
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl CampaignSpec {
             "duration_s": self.stop.duration.map(seconds),
             "max_failures": self.stop.max_failures,
             "timeout_s": seconds(self.timeout.limit),
-            "timeout_signal": crate::record::signal_name(self.timeout.signal),
+            "timeout_signal": crate::os::signal::signal_name(self.timeout.signal),
             "grace_s": seconds(self.timeout.grace),
             "on_timeout": match self.timeout.action {
                 OnTimeout::Kill => "kill",

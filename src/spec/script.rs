@@ -9,7 +9,7 @@ use regex::bytes::Regex;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::record::{parse_signal, signal_name};
+use crate::os::signal::{parse_signal, signal_name};
 
 /// A script error, located by line (or `--step` number) and column.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
