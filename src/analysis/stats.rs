@@ -149,80 +149,6 @@ pub fn upper_bound(failures: u64, runs: u64, confidence: f64) -> f64 {
     beta_quantile(k + 1.0, n - k, confidence).clamp(k / n, 1.0)
 }
 
-/// A probability as a percentage with two significant digits, e.g. `0.024%` or `12%`.
-///
-/// Flaky failure rates span many orders of magnitude, so a fixed number of decimals would either
-/// hide small rates or print noise for large ones. Rates below one in 10^8 print as
-/// `<0.000001%`; a rate just under 1 never rounds up to `100%`. NaN prints as `?`.
-pub fn format_rate(rate: f64) -> String {
-    if rate.is_nan() {
-        return "?".to_string();
-    }
-    let rate = rate.clamp(0.0, 1.0);
-    if rate == 0.0 {
-        return "0%".to_string();
-    }
-    if rate == 1.0 {
-        return "100%".to_string();
-    }
-    if rate < 1e-8 {
-        return "<0.000001%".to_string();
-    }
-    let pct = rate * 100.0;
-    let mut magnitude = pct.log10().floor() as i32;
-    // Rounding to two significant digits can carry into the next power of ten (9.96 -> 10).
-    if (pct / 10f64.powi(magnitude - 1)).round() >= 100.0 {
-        magnitude += 1;
-    }
-    let decimals = (1 - magnitude).max(0) as usize;
-    let text = format!("{pct:.decimals$}");
-    if text == "100" || text == "100.0" {
-        return ">99%".to_string();
-    }
-    format!("{text}%")
-}
-
-/// A probability as "1 in N" with N rounded sensibly, e.g. `1 in 4,167` or `1 in 30,000`.
-///
-/// People grasp "1 in 30,000 runs" more readily than `0.0033%`. N is shown to one decimal below
-/// 10, as a whole number below 10,000, and to three significant digits above that (the data
-/// rarely supports more). A rate of 0 (or negative, or NaN) gives `0` because "1 in infinity" is
-/// meaningless; rates above 1 count as 1.
-pub fn one_in(rate: f64) -> String {
-    if rate.is_nan() || rate <= 0.0 {
-        return "0".to_string();
-    }
-    let n = 1.0 / rate.min(1.0);
-    if n < 9.95 {
-        let text = format!("{n:.1}");
-        let text = text.strip_suffix(".0").unwrap_or(&text);
-        return format!("1 in {text}");
-    }
-    if n < 9_999.5 {
-        return format!("1 in {}", group_thousands(n.round() as u64));
-    }
-    if n >= 1e18 {
-        return format!("1 in {n:.1e}");
-    }
-    let magnitude = n.log10().floor() as i32;
-    let step = 10f64.powi(magnitude - 2);
-    let rounded = (n / step).round() * step;
-    format!("1 in {}", group_thousands(rounded as u64))
-}
-
-/// `n` in decimal with `,` between groups of three digits.
-pub fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // Planning: how many runs a campaign needs.
 // ---------------------------------------------------------------------------------------------
@@ -951,41 +877,6 @@ mod tests {
         // Rule of three: about 3/n at 95%.
         let b = upper_bound(0, 3000, 0.95);
         assert!((b * 3000.0 - 3.0).abs() < 0.01, "{b}");
-    }
-
-    #[test]
-    fn format_rate_forms() {
-        assert_eq!(format_rate(0.00024), "0.024%");
-        assert_eq!(format_rate(0.5), "50%");
-        assert_eq!(format_rate(0.123), "12%");
-        assert_eq!(format_rate(0.0123), "1.2%");
-        assert_eq!(format_rate(0.0996), "10%");
-        assert_eq!(format_rate(0.000996), "0.10%");
-        assert_eq!(format_rate(1.0 / 30000.0), "0.0033%");
-        assert_eq!(format_rate(0.0), "0%");
-        assert_eq!(format_rate(1.0), "100%");
-        assert_eq!(format_rate(0.9999), ">99%");
-        assert_eq!(format_rate(1e-12), "<0.000001%");
-        assert_eq!(format_rate(-1.0), "0%");
-        assert_eq!(format_rate(f64::NAN), "?");
-    }
-
-    #[test]
-    fn one_in_forms() {
-        assert_eq!(one_in(0.00024), "1 in 4,167");
-        assert_eq!(one_in(1.0 / 30000.0), "1 in 30,000");
-        assert_eq!(one_in(1.0 / 271_083.0), "1 in 271,000");
-        assert_eq!(one_in(1.0 / 12_345_678.0), "1 in 12,300,000");
-        assert_eq!(one_in(0.5), "1 in 2");
-        assert_eq!(one_in(0.7), "1 in 1.4");
-        assert_eq!(one_in(1.0), "1 in 1");
-        assert_eq!(one_in(2.0), "1 in 1");
-        assert_eq!(one_in(0.001), "1 in 1,000");
-        assert_eq!(one_in(0.0001), "1 in 10,000");
-        assert_eq!(one_in(1e-20), "1 in 1.0e20");
-        assert_eq!(one_in(0.0), "0");
-        assert_eq!(one_in(-0.1), "0");
-        assert_eq!(one_in(f64::NAN), "0");
     }
 
     #[test]

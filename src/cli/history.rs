@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::analysis::stats::format_rate;
 use crate::cli::EXIT_OK;
 use crate::report;
+use crate::report::format::format_rate;
 use crate::store::{query, Store};
 use crate::text::{escape_line, render_excerpt, ExcerptOptions};
 
@@ -110,10 +110,10 @@ pub fn show(args: ShowArgs, db: &Path) -> Result<i32> {
     let summary = query::summary(&store, &id)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let _ = writeln!(out, "{}", report::json::render(&summary)?);
+        let _ = writeln!(out, "{}", report::summary::json(&summary)?);
         return Ok(EXIT_OK);
     }
-    let _ = write!(out, "{}", report::text::render(&summary));
+    let _ = write!(out, "{}", report::summary::text(&summary));
     let commit = match (&row.git_commit, row.git_dirty) {
         (Some(commit), Some(true)) => format!("{commit} (dirty)"),
         (Some(commit), _) => commit.clone(),

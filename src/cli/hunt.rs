@@ -12,10 +12,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::analysis::stats::{clopper_pearson, format_rate, rate_ratio, upper_bound, Interval};
+use crate::analysis::stats::{clopper_pearson, rate_ratio, upper_bound, Interval};
 use crate::campaign::{launch, prepare};
 use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
+use crate::report::format::format_rate;
 use crate::shake::{noise, online_cpus, Shake};
 use crate::sink::progress::ProgressMode;
 use crate::store::Store;

@@ -213,11 +213,11 @@ impl RunArgs {
 /// Print a campaign's summary (text or JSON) on stdout.
 pub fn print_summary(result: &CampaignResult, json: bool) -> Result<()> {
     let rendered = if json {
-        let mut json = report::json::render(&result.summary)?;
+        let mut json = report::summary::json(&result.summary)?;
         json.push('\n');
         json
     } else {
-        report::text::render(&result.summary)
+        report::summary::text(&result.summary)
     };
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. piped into `head`) must not turn a finished campaign into an error.

@@ -11,13 +11,14 @@ use clap::Args;
 use serde_json::json;
 
 use crate::analysis::stats::{
-    clean_runs_to_beat_baseline, clean_runs_to_claim, clopper_pearson, fisher_exact, format_rate,
-    one_in, rate_ratio, runs_to_observe, runs_to_observe_k, sequential_clean_runs_p, upper_bound,
+    clean_runs_to_beat_baseline, clean_runs_to_claim, clopper_pearson, fisher_exact, rate_ratio,
+    runs_to_observe, runs_to_observe_k, sequential_clean_runs_p, upper_bound,
 };
 use crate::analysis::summary::Summary;
 use crate::campaign::{launch, prepare};
 use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
+use crate::report::format::{format_rate, one_in};
 use crate::report::{compact_duration, thousands};
 use crate::store::{query, Store};
 use crate::text::escape_line;

@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::analysis::stats::format_rate;
 use crate::analysis::summary::Tally;
 use crate::analysis::window::{grid, map_window, SweepSample, WindowMap};
 use crate::campaign::{launch, prepare};
@@ -20,6 +19,7 @@ use crate::cli::run::RunArgs;
 use crate::cli::EXIT_OK;
 use crate::record::FinishedRun;
 use crate::report::compact_duration;
+use crate::report::format::format_rate;
 use crate::sink::Sink;
 use crate::spec::script::{Script, Step};
 use crate::spec::Sweep;

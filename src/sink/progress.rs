@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::analysis::stats::format_rate;
 use crate::analysis::summary::Tally;
 use crate::record::{FinishedRun, Verdict};
 use crate::report::compact_duration;
 use crate::report::display_path;
+use crate::report::format::format_rate;
 use crate::runner::{Notice, Progress};
 use crate::sink::Sink;
 use crate::spec::StopRules;

@@ -1,17 +1,23 @@
-//! The human summary printed at the end of a campaign: counts, failure rate with its interval,
-//! the signature table and duration quantiles. Every piece of test output in it is escaped.
+//! The campaign summary view: counts, failure rate with its interval, the signature table and
+//! duration quantiles as text (every piece of test output escaped), or one JSON object.
 
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::analysis::stats::{format_rate, one_in};
 use crate::analysis::summary::{DurationStats, Summary};
 use crate::record::FailureKind;
+use crate::report::format::{format_rate, one_in};
 use crate::report::{compact_duration, display_path, thousands};
 use crate::text::escape_line;
 
-/// Render the summary for a terminal or a log.
-pub fn render(summary: &Summary) -> String {
+/// The summary as one line of JSON (schema in the README).
+pub fn json(summary: &Summary) -> anyhow::Result<String> {
+    use anyhow::Context;
+    serde_json::to_string(summary).context("could not encode the summary as JSON")
+}
+
+/// The summary for a terminal or a log.
+pub fn text(summary: &Summary) -> String {
     let mut out = String::new();
     let _ = render_into(&mut out, summary);
     out
@@ -143,4 +149,75 @@ fn write_durations(out: &mut String, label: &str, stats: &DurationStats) -> std:
         show(stats.p99_s),
         show(stats.max_s)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::analysis::summary::{Observation, SummaryContext, Tally};
+    use crate::record::{Signature, Verdict};
+
+    /// A campaign of 3,000 runs with two failure modes and one ignored failure, fixed in every
+    /// detail so the rendering can be pinned.
+    pub(crate) fn sample_summary() -> Summary {
+        let mut tally = Tally::new();
+        let crash = Signature {
+            id: "0123456789ab".into(),
+            text: "exit 2: FAILURE: No signal received".into(),
+        };
+        let garbage = Signature {
+            id: "ba9876543210".into(),
+            text: "signal SIGSEGV: \u{fffd}\u{fffd} garbage".into(),
+        };
+        let example = Path::new("/nonexistent/flakehunt-out/run-000017.log");
+        for index in 0..3000u64 {
+            let (verdict, signature) = match index {
+                17 | 1200 | 2999 => (Verdict::Fail(FailureKind::Exit), Some(&crash)),
+                400 => (Verdict::Fail(FailureKind::Signal), Some(&garbage)),
+                900 => (Verdict::Ignored(FailureKind::Exit), Some(&crash)),
+                _ => (Verdict::Pass, None),
+            };
+            tally.observe(&Observation {
+                index,
+                duration: Duration::from_micros(1_000 + (index % 7) * 250),
+                verdict,
+                signature,
+                example: signature.map(|_| example),
+                example_line: signature.map(|_| b"FAILURE: No signal received \xff".as_slice()),
+                leaked_pipes: index == 5,
+                kept_pid: None,
+            });
+        }
+        tally.summary(SummaryContext {
+            campaign: "20261130-122000-00000000deadbeef".into(),
+            command: vec!["./ctrl_handler_test".into(), "-run".into(), "Ctrl".into()],
+            started_at: "2026-11-30T12:20:00Z".into(),
+            elapsed: Duration::from_secs(12),
+            stop_reason: "3,000 runs done".into(),
+            interrupted: false,
+            cancelled: 0,
+            out_dir: PathBuf::from("/nonexistent/flakehunt-out"),
+            still_kept: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn text_view() {
+        insta::assert_snapshot!(text(&sample_summary()));
+    }
+
+    #[test]
+    fn json_view_is_one_object_with_the_rate_and_its_interval() {
+        let json = json(&sample_summary()).expect("encode");
+        assert!(!json.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&json).expect("parse");
+        assert_eq!(value["runs"], 3000);
+        assert_eq!(value["failures"], 4);
+        assert_eq!(value["ignored"], 1);
+        let low = value["rate"]["low"].as_f64().expect("low");
+        let high = value["rate"]["high"].as_f64().expect("high");
+        assert!(low < 4.0 / 3000.0 && 4.0 / 3000.0 < high, "{low} {high}");
+    }
 }
