@@ -459,7 +459,14 @@ impl Engine<'_> {
         let script = self.spec.script.as_deref();
         let stdin_pipe = script.is_some_and(Script::uses_stdin);
         let setup = match (self.runtime, self.spec.shake.as_deref()) {
-            (Some(runtime), Some(shake)) => runtime.run_setup(shake, index, seed, stdin_pipe),
+            (Some(runtime), Some(shake)) => {
+                let (env, placement) = runtime.run_setup(shake, index, seed);
+                RunSetup {
+                    stdin_pipe,
+                    env,
+                    placement,
+                }
+            }
             _ => RunSetup {
                 stdin_pipe,
                 ..RunSetup::default()

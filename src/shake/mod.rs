@@ -485,8 +485,7 @@ impl ShakeRuntime {
         shake: &Shake,
         index: u64,
         seed: u64,
-        stdin_pipe: bool,
-    ) -> crate::runner::spawn::RunSetup {
+    ) -> (Vec<(OsString, OsString)>, RunPlacement) {
         let mut env = shake.run_environment(seed);
         if let (Some(library), Some(probability)) = (&self.noise, shake.noise) {
             env.extend(noise::environment(
@@ -505,11 +504,7 @@ impl ShakeRuntime {
             }
             env.push(("PYTHONPATH".into(), path));
         }
-        crate::runner::spawn::RunSetup {
-            stdin_pipe,
-            env,
-            placement: shake.placement(index, seed),
-        }
+        (env, shake.placement(index, seed))
     }
 }
 
