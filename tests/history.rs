@@ -213,8 +213,11 @@ fn unreadable_databases_are_refused_and_left_untouched() {
     let newer = dir.path().join("newer.db");
     {
         let conn = rusqlite::Connection::open(&newer).expect("create");
-        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
-            .expect("setup");
+        conn.execute_batch(&format!(
+            "CREATE TABLE future (x); PRAGMA user_version = 99; PRAGMA application_id = {};",
+            flakehunt::store::schema::APPLICATION_ID
+        ))
+        .expect("setup");
     }
     let before = std::fs::read(&newer).expect("read");
     let output = flakehunt()

@@ -1,10 +1,21 @@
 //! The history store's schema and its migrations. `PRAGMA user_version` holds the version; each
-//! migration moves the schema one version up inside one transaction.
+//! migration moves the schema one version up inside one transaction. `PRAGMA application_id`
+//! marks the file as a flakehunt history, so that another program's database is never mistaken
+//! for one (histories written before it existed are recognised by their tables).
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
 pub const VERSION: i64 = 3;
+
+/// `PRAGMA application_id` of a flakehunt history: "FlkH".
+pub const APPLICATION_ID: i32 = 0x466c_6b48;
+
+/// One schema object: (`type`, `name`) as in `sqlite_master`.
+pub type Object = (String, String);
 
 /// Migration `i` turns version `i` into version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -118,6 +129,31 @@ CREATE TABLE hunts (
 "#,
 ];
 
+/// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
+/// temporary objects that shadow the main database's (unqualified names find `temp` first).
+/// `None` where that is not possible; such a history must be upgraded by a writing command.
+const READ_SHIMS: &[Option<&str>] = &[
+    // Version 0 has no tables at all; nothing to read.
+    None,
+    Some(
+        r#"
+CREATE TEMP TABLE windows (
+    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, sweep TEXT NOT NULL,
+    campaigns TEXT NOT NULL, result TEXT NOT NULL
+);
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP VIEW runs AS SELECT *, NULL AS seed FROM main.runs;
+CREATE TEMP TABLE hunts (
+    id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, command TEXT NOT NULL,
+    best TEXT NOT NULL, result TEXT NOT NULL
+);
+"#,
+    ),
+];
+
 /// Bring a database at `current` version up to [`VERSION`].
 pub fn migrate(conn: &Connection, current: i64) -> rusqlite::Result<()> {
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
@@ -141,4 +177,133 @@ pub fn migrate(conn: &Connection, current: i64) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Mark the database as a flakehunt history, unless it already is. Histories from before the
+/// mark existed get it on their first write.
+pub fn mark(conn: &Connection) -> rusqlite::Result<()> {
+    let id: i32 = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
+    if id != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    Ok(())
+}
+
+/// The tables, views and triggers of `schema` ("main", "temp"), leaving out SQLite's own and
+/// indexes (a missing index costs speed, never data).
+pub fn objects(conn: &Connection, schema: &str) -> rusqlite::Result<BTreeSet<Object>> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT type, name FROM {schema}.sqlite_master
+         WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+    ))?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+/// The objects a history of `version` (0..=[`VERSION`]) has, found by running the migrations
+/// on an in-memory database once per process, so the list can never drift from them.
+pub fn expected_objects(version: i64) -> rusqlite::Result<&'static BTreeSet<Object>> {
+    static REFERENCE: OnceLock<Vec<BTreeSet<Object>>> = OnceLock::new();
+    let reference = match REFERENCE.get() {
+        Some(reference) => reference,
+        None => {
+            let conn = Connection::open_in_memory()?;
+            let mut reference = vec![BTreeSet::new()];
+            for sql in MIGRATIONS {
+                conn.execute_batch(sql)?;
+                reference.push(objects(&conn, "main")?);
+            }
+            REFERENCE.get_or_init(|| reference)
+        }
+    };
+    let index = usize::try_from(version).unwrap_or(usize::MAX);
+    reference
+        .get(index)
+        .ok_or(rusqlite::Error::InvalidParameterName(format!(
+            "schema version {version}"
+        )))
+}
+
+/// Make a history of an older `version` readable as the current one on a read-only connection,
+/// touching only the connection's temporary schema. Returns false where no way is known.
+pub fn shim_for_reading(conn: &Connection, version: i64) -> rusqlite::Result<bool> {
+    let Ok(first) = usize::try_from(version) else {
+        return Ok(false);
+    };
+    let shims = READ_SHIMS.get(first..MIGRATIONS.len()).unwrap_or_default();
+    if shims.len() != MIGRATIONS.len().saturating_sub(first) || shims.contains(&None) {
+        return Ok(false);
+    }
+    // Temporary objects go to memory: a read-only history may sit where nothing can be written.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    for sql in shims.iter().flatten() {
+        conn.execute_batch(sql)?;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).expect("migrate");
+        }
+        conn
+    }
+
+    fn columns(conn: &Connection, table: &str) -> Vec<String> {
+        let statement = conn
+            .prepare(&format!("SELECT * FROM \"{table}\" LIMIT 0"))
+            .unwrap_or_else(|error| panic!("{table}: {error}"));
+        statement
+            .column_names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn every_older_version_reads_like_the_current_one() {
+        let current = at_version(MIGRATIONS.len());
+        let tables: Vec<String> = expected_objects(VERSION)
+            .expect("reference")
+            .iter()
+            .filter(|(kind, _)| kind == "table")
+            .map(|(_, name)| name.clone())
+            .collect();
+        for version in 1..MIGRATIONS.len() {
+            let old = at_version(version);
+            assert!(
+                shim_for_reading(&old, version as i64).expect("shim"),
+                "version {version} has no way to be read"
+            );
+            for table in &tables {
+                assert_eq!(
+                    columns(&old, table),
+                    columns(&current, table),
+                    "{table} read from version {version}"
+                );
+            }
+        }
+        assert!(!shim_for_reading(&at_version(0), 0).expect("shim"));
+    }
+
+    #[test]
+    fn reference_matches_a_migrated_database() {
+        let conn = Connection::open_in_memory().expect("open");
+        migrate(&conn, 0).expect("migrate");
+        mark(&conn).expect("mark");
+        assert_eq!(
+            &objects(&conn, "main").expect("objects"),
+            expected_objects(VERSION).expect("reference")
+        );
+        let id: i32 = conn
+            .query_row("PRAGMA application_id", [], |row| row.get(0))
+            .expect("id");
+        assert_eq!(id, APPLICATION_ID);
+        assert!(expected_objects(VERSION + 1).is_err());
+    }
 }
