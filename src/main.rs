@@ -1,7 +1,7 @@
 //! The flakehunt binary: parse the command line, dispatch, map errors to exit statuses.
 
 use clap::Parser;
-use flakehunt::cli::{self, Cli, EXIT_USAGE};
+use flakehunt::cli::{self, Cli, RuntimeError, EXIT_RUNTIME, EXIT_USAGE};
 
 fn main() {
     let cli = Cli::parse();
@@ -9,7 +9,11 @@ fn main() {
         Ok(status) => status,
         Err(error) => {
             eprintln!("flakehunt: error: {error:#}");
-            EXIT_USAGE
+            if error.downcast_ref::<RuntimeError>().is_some() {
+                EXIT_RUNTIME
+            } else {
+                EXIT_USAGE
+            }
         }
     };
     std::process::exit(status);

@@ -30,6 +30,9 @@ pub struct CampaignResult {
     pub summary: Summary,
     /// Set when a run could not be started (the campaign stopped early).
     pub spawn_error: Option<String>,
+    /// Set when output, the event log, the history or the summary could not be written (a full
+    /// disk, an I/O error): the campaign stopped early, its counts are still honest.
+    pub runtime_error: Option<String>,
 }
 
 /// Run a campaign to its end and summarise it.
@@ -56,6 +59,7 @@ pub fn run_campaign(
             spec.keep_passing,
         )
         .with_shake(spec.shake.as_ref().map(|shake| shake.to_string())),
+        healthy: vec![true; options.sinks.len()],
         sinks: options.sinks,
         tally: Tally::new(),
         error: None,
@@ -67,11 +71,17 @@ pub fn run_campaign(
         tick: std::time::Duration::from_millis(200),
     };
     let outcome = runner::execute(spec, template, &runner_options, &mut coordinator)?;
-    if let Some(error) = coordinator.error.take() {
-        return Err(error);
-    }
-    // Empty after a clean campaign; a leftover means a run's output could not be archived.
-    let _ = std::fs::remove_dir(&spill_dir);
+    // Empty after a clean campaign; leftovers are output that could not be archived.
+    let _ = std::fs::remove_dir_all(&spill_dir);
+    let mut runtime_error = match (coordinator.error.take(), &outcome.stop_reason) {
+        (Some(error), _) => Some(format!("{error:#}")),
+        (None, StopReason::IoError(error)) => Some(error.clone()),
+        (None, _) => None,
+    };
+    let stop_reason = match &runtime_error {
+        Some(error) => StopReason::IoError(error.clone()).describe(),
+        None => outcome.stop_reason.describe(),
+    };
     let still_kept = coordinator
         .kept
         .iter()
@@ -83,19 +93,23 @@ pub fn run_campaign(
         command,
         started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
         elapsed: outcome.elapsed,
-        stop_reason: outcome.stop_reason.describe(),
+        stop_reason,
         interrupted: outcome.stop_reason == StopReason::Interrupted,
         cancelled: outcome.cancelled,
         out_dir: spec.out_dir.clone(),
         still_kept,
     });
     for sink in &mut coordinator.sinks {
-        sink.finished(&summary)?;
+        if let Err(error) = sink.finished(&summary) {
+            runtime_error.get_or_insert_with(|| format!("{error:#}"));
+        }
     }
     let summary_path = spec.out_dir.join("summary.json");
     let json = serde_json::to_vec_pretty(&summary).context("could not encode the summary")?;
-    std::fs::write(&summary_path, json)
-        .with_context(|| format!("could not write {}", summary_path.display()))?;
+    if let Err(error) = std::fs::write(&summary_path, json) {
+        runtime_error
+            .get_or_insert_with(|| format!("could not write {}: {error}", summary_path.display()));
+    }
     let spawn_error = match outcome.stop_reason {
         StopReason::SpawnFailed(error) => Some(error),
         _ => None,
@@ -103,20 +117,26 @@ pub fn run_campaign(
     Ok(CampaignResult {
         summary,
         spawn_error,
+        runtime_error,
     })
 }
 
 struct Coordinator {
     archive: Archive,
     sinks: Vec<Box<dyn Sink>>,
+    /// Per sink: false once it failed; it then only gets the final summary.
+    healthy: Vec<bool>,
     tally: Tally,
-    /// First error of a sink; stops the campaign and is returned at the end.
+    /// First runtime error (archive or sink); stops the campaign and becomes its stop reason.
     error: Option<anyhow::Error>,
     kept: Vec<u32>,
 }
 
 impl Coordinator {
-    fn handle(&mut self, mut record: RunRecord) -> Result<()> {
+    /// Classify, archive and tally one run, then feed the sinks. A sink that fails (a full
+    /// disk under the event log or the history) is dropped and the campaign stops; every run
+    /// that finished is still counted, so the summary stays unbiased.
+    fn handle(&mut self, mut record: RunRecord) {
         let signature = (record.verdict != Verdict::Pass).then(|| {
             signature_for(
                 &record.outcome_label(),
@@ -127,36 +147,52 @@ impl Coordinator {
         if let crate::record::Termination::TimedOutKept { pid } = record.termination {
             self.kept.push(pid);
         }
-        let saved = self.archive.save(&mut record, signature.as_ref())?;
+        let saved = match self.archive.save(&mut record, signature.as_ref()) {
+            Ok(saved) => saved,
+            Err(error) => {
+                self.fail(error);
+                None
+            }
+        };
         let run = FinishedRun {
             record,
             signature,
             saved,
         };
         self.tally.add(&run);
-        for sink in &mut self.sinks {
-            sink.run_finished(&run, &self.tally)?;
+        for (sink, healthy) in self.sinks.iter_mut().zip(&mut self.healthy) {
+            if *healthy {
+                if let Err(error) = sink.run_finished(&run, &self.tally) {
+                    *healthy = false;
+                    self.error.get_or_insert(error);
+                }
+            }
         }
-        Ok(())
+    }
+
+    /// Remember the first runtime error; it becomes the campaign's stop reason.
+    fn fail(&mut self, error: anyhow::Error) {
+        self.error.get_or_insert(error);
     }
 }
 
 impl Observer for Coordinator {
     fn run_finished(&mut self, record: RunRecord, _progress: &Progress) -> Flow {
+        self.handle(record);
         if self.error.is_some() {
-            return Flow::Stop;
-        }
-        match self.handle(record) {
-            Ok(()) => Flow::Continue,
-            Err(error) => {
-                self.error = Some(error);
-                Flow::Stop
-            }
+            Flow::Stop
+        } else {
+            Flow::Continue
         }
     }
 
     fn tick(&mut self, progress: &Progress) {
-        for sink in &mut self.sinks {
+        for (sink, _) in self
+            .sinks
+            .iter_mut()
+            .zip(&self.healthy)
+            .filter(|(_, ok)| **ok)
+        {
             sink.tick(progress, &self.tally);
         }
     }

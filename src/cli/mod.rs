@@ -16,8 +16,31 @@ use clap::{Parser, Subcommand};
 pub const EXIT_OK: i32 = 0;
 /// Exit status: at least one failure.
 pub const EXIT_FAILURES: i32 = 1;
-/// Exit status: usage or setup error.
+/// Exit status: usage or setup error (nothing ran).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status: a runtime error (a full disk, an I/O error) stopped the command; what it did
+/// up to then was reported and recorded as far as possible.
+pub const EXIT_RUNTIME: i32 = 3;
+
+/// An error that happened after work began; exits with [`EXIT_RUNTIME`], not [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RuntimeError(pub String);
+
+/// Write text to standard output. A reader that went away (`| head`) ends the output quietly;
+/// any other write error (`> /dev/full`) is a [`RuntimeError`].
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(RuntimeError(format!("cannot write to standard output: {error}")).into()),
+    }
+}
 
 /// Hunt intermittent failures: rerun a command in parallel, keep every failure, cluster
 /// failures by signature and report the failure rate with an honest interval.
@@ -63,7 +86,10 @@ pub enum Command {
     Hunt(hunt::HuntArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
-    Guard,
+    Guard {
+        /// Spill directory to remove once flakehunt is gone.
+        spill_dir: Option<std::path::PathBuf>,
+    },
     /// Internal: a load generator for --shake.
     #[command(name = "__load", hide = true)]
     Load {
@@ -94,7 +120,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Compare(args) => verdict::compare(args, &db),
         Command::Window(args) => window::execute(args, &db),
         Command::Hunt(args) => hunt::execute(args, &db),
-        Command::Guard => Ok(crate::runner::guard::guard_main()),
+        Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),
         Command::DemoDriver => {

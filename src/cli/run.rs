@@ -1,7 +1,6 @@
 //! `flakehunt run`: argument definitions, handed to the campaign core, and the summary printed.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
-use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_USAGE};
+use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use crate::os::signal::parse_signal;
 use crate::report;
 use crate::sink::progress::ProgressMode;
@@ -219,17 +218,18 @@ pub fn print_summary(result: &CampaignResult, json: bool) -> Result<()> {
     } else {
         report::summary::text(&result.summary)
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed stdout (e.g. piped into `head`) must not turn a finished campaign into an error.
-    let _ = stdout.write_all(rendered.as_bytes());
-    let _ = stdout.flush();
-    Ok(())
+    crate::cli::print_stdout(&rendered)
 }
 
-/// 1 if anything failed; 2 if a run could not be started (said on stderr); else 0.
+/// 3 if a runtime error stopped the campaign; 1 if anything failed; 2 if a run could not be
+/// started; else 0. Errors are said on stderr.
 pub fn exit_status(result: &CampaignResult) -> i32 {
     if let Some(error) = &result.spawn_error {
         eprintln!("flakehunt: error: {error}");
+    }
+    if let Some(error) = &result.runtime_error {
+        eprintln!("flakehunt: error: {error}");
+        return EXIT_RUNTIME;
     }
     if result.summary.failures > 0 {
         EXIT_FAILURES
@@ -244,6 +244,7 @@ pub fn exit_status(result: &CampaignResult) -> i32 {
 pub fn execute(args: RunArgs, db: &Path) -> Result<i32> {
     let prepared = prepare(&args.request(), db)?;
     let result = launch(&prepared, Vec::new())?;
+    let status = exit_status(&result);
     print_summary(&result, args.json)?;
-    Ok(exit_status(&result))
+    Ok(status)
 }

@@ -87,15 +87,19 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
-    /// Start the guard from `exe` (the flakehunt binary).
-    pub fn start(exe: &Path) -> io::Result<Guard> {
+    /// Start the guard from `exe` (the flakehunt binary); it removes `spill_dir` (output of runs
+    /// not yet archived) when flakehunt is gone.
+    pub fn start(exe: &Path, spill_dir: Option<&Path>) -> io::Result<Guard> {
         let memfd: OwnedFd = memfd_create("flakehunt-guard", MemfdFlags::CLOEXEC)?;
         ftruncate(&memfd, TABLE_BYTES as u64)?;
         let table = Table::map(memfd.as_raw_fd(), true)?;
         let raw = memfd.as_raw_fd();
         let mut command = Command::new(exe);
+        command.arg(GUARD_SUBCOMMAND);
+        if let Some(dir) = spill_dir {
+            command.arg(std::path::absolute(dir)?);
+        }
         command
-            .arg(GUARD_SUBCOMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -149,7 +153,7 @@ impl Guard {
 }
 
 /// Body of the guard process: wait for EOF on stdin, then SIGKILL every group in the table.
-pub fn guard_main() -> i32 {
+pub fn guard_main(spill_dir: Option<&Path>) -> i32 {
     // SAFETY: fd 3 was set up by Guard::start; taking ownership closes it on exit.
     let table_fd = unsafe { OwnedFd::from_raw_fd(TABLE_FD) };
     let table = match Table::map(table_fd.as_raw_fd(), false) {
@@ -171,6 +175,11 @@ pub fn guard_main() -> i32 {
         if let Ok(pgid) = u32::try_from(pgid) {
             crate::os::process::signal_group(pgid, libc::SIGKILL);
         }
+    }
+    // A killed flakehunt leaves its runs' unarchived output behind; after a clean end the
+    // directory is already gone.
+    if let Some(dir) = spill_dir.filter(|dir| dir.ends_with(".spill")) {
+        let _ = std::fs::remove_dir_all(dir);
     }
     0
 }

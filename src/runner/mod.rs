@@ -72,6 +72,9 @@ pub enum StopReason {
     Observer,
     /// A run could not be started.
     SpawnFailed(String),
+    /// A run's output could not be saved (a full disk, an I/O error): the campaign stopped and
+    /// runs in flight were cancelled, so the counts stay unbiased.
+    IoError(String),
 }
 
 impl StopReason {
@@ -84,6 +87,7 @@ impl StopReason {
             StopReason::Interrupted => "interrupted".into(),
             StopReason::Observer => "stop condition met".into(),
             StopReason::SpawnFailed(error) => format!("a run could not be started: {error}"),
+            StopReason::IoError(error) => format!("stopped: I/O error ({error})"),
         }
     }
 }
@@ -231,7 +235,7 @@ pub fn execute(
     let mut interrupts = Interrupts::register().context("could not install the Ctrl-C handler")?;
     let mut guard = match &options.guard_exe {
         Some(exe) => Some(
-            Guard::start(exe)
+            Guard::start(exe, Some(&options.spill_dir))
                 .with_context(|| format!("could not start the guard process {}", exe.display()))?,
         ),
         None => None,
@@ -276,6 +280,7 @@ pub fn execute(
         campaign_seed: xxhash_rust::xxh3::xxh3_64(spec.id.as_bytes()),
         runtime: runtime.as_ref(),
         pending: Vec::new(),
+        io_error: None,
     };
     let result = engine.run(&mut interrupts, guard.as_mut(), observer);
     if result.is_err() {
@@ -308,6 +313,8 @@ struct Engine<'a> {
     runtime: Option<&'a ShakeRuntime>,
     /// Runs whose start is delayed by `--shake jitter`: (index, seed, start time).
     pending: Vec<(u64, u64, Instant)>,
+    /// The first error saving a run's output, not yet acted upon.
+    io_error: Option<String>,
 }
 
 impl Engine<'_> {
@@ -370,6 +377,9 @@ impl Engine<'_> {
             self.handle_ready()?;
             self.enforce_deadlines(now, observer)?;
             self.complete(guard.as_deref_mut(), observer)?;
+            if let Some(error) = self.io_error.take() {
+                self.stop_for_io_error(error, observer);
+            }
             if now >= next_tick {
                 observer.tick(&self.progress());
                 while next_tick <= now {
@@ -701,16 +711,25 @@ impl Engine<'_> {
                     break;
                 }
                 Ok(n) => {
-                    if let Some(capture) = &mut slot.capture {
-                        capture
-                            .push(stream, &self.read_buffer[..n], rules)
-                            .with_context(|| {
-                                format!(
-                                    "could not save the output of run {} in {}",
-                                    slot.index,
-                                    self.options.spill_dir.display()
-                                )
-                            })?;
+                    let Some(capture) = &mut slot.capture else {
+                        continue;
+                    };
+                    if let Err(error) = capture.push(stream, &self.read_buffer[..n], rules) {
+                        // This run's output is lost: it is cancelled, never counted.
+                        self.io_error.get_or_insert_with(|| {
+                            format!(
+                                "could not save the output of run {} in {}: {error}",
+                                slot.index,
+                                self.options.spill_dir.display()
+                            )
+                        });
+                        if let Some(capture) = slot.capture.take() {
+                            capture.discard();
+                        }
+                        slot.role = Role::Cancelled;
+                        slot.deadline = None;
+                        signal_group(slot.pid, libc::SIGKILL);
+                        break;
                     }
                 }
                 Err(rustix::io::Errno::AGAIN) => break,
@@ -794,10 +813,13 @@ impl Engine<'_> {
                         let capture = slot.capture.take();
                         slot.role = Role::Kept;
                         let termination = Termination::TimedOutKept { pid };
-                        let record =
-                            self.make_record(slot_index, termination, duration, capture)?;
                         observer.notice(Notice::KeptRunning { index, pid });
-                        self.deliver(record, observer);
+                        match self.make_record(slot_index, termination, duration, capture) {
+                            Ok(record) => self.deliver(record, observer),
+                            Err(error) => {
+                                self.io_error.get_or_insert(error);
+                            }
+                        }
                         continue;
                     }
                 }
@@ -892,9 +914,16 @@ impl Engine<'_> {
                         },
                     };
                     let capture = slot.capture.take();
-                    let record = self.make_record(slot_index, termination, duration, capture)?;
+                    let record = self.make_record(slot_index, termination, duration, capture);
                     self.slots.swap_remove(slot_index);
-                    self.deliver(record, observer);
+                    match record {
+                        Ok(record) => self.deliver(record, observer),
+                        Err(error) => {
+                            // Without its output the run cannot be judged: not counted.
+                            self.cancelled += 1;
+                            self.io_error.get_or_insert(error);
+                        }
+                    }
                 }
                 Role::Cancelled => {
                     let slot = self.slots.swap_remove(slot_index);
@@ -917,13 +946,16 @@ impl Engine<'_> {
         termination: Termination,
         duration: Duration,
         capture: Option<Capture>,
-    ) -> Result<RunRecord> {
+    ) -> Result<RunRecord, String> {
         let slot = &self.slots[slot_index];
         let rules = &self.spec.output_rules;
         let (output, digest) = match capture {
             Some(capture) => {
-                let (store, digest) = capture.finish(rules).with_context(|| {
-                    format!("could not finish saving the output of run {}", slot.index)
+                let (store, digest) = capture.finish(rules).map_err(|error| {
+                    format!(
+                        "could not finish saving the output of run {}: {error}",
+                        slot.index
+                    )
                 })?;
                 (Some(store), digest)
             }
@@ -965,6 +997,16 @@ impl Engine<'_> {
         let progress = self.progress();
         if observer.run_finished(record, &progress) == Flow::Stop && self.stop.is_none() {
             self.begin_stop(StopReason::Observer, observer);
+        }
+    }
+
+    /// Output could not be saved: stop as for any stop rule (runs in flight are cancelled, so
+    /// the tally stays unbiased), and let the I/O error be the reason that is reported.
+    fn stop_for_io_error(&mut self, error: String, observer: &mut dyn Observer) {
+        match self.stop {
+            None => self.begin_stop(StopReason::IoError(error), observer),
+            Some(StopReason::IoError(_)) => {}
+            Some(_) => self.stop = Some(StopReason::IoError(error)),
         }
     }
 
