@@ -8,6 +8,7 @@
 pub mod query;
 pub mod schema;
 pub mod search;
+pub mod window;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
