@@ -1,6 +1,9 @@
 //! Race-window mapping: failure rate against the measured delay of one script step, bucketed,
 //! with the window's edges estimated where the rate crosses half its peak, and the jitter of the
-//! sender (how late delays really were) so users know what resolution to trust.
+//! sender (how late delays really were) so users know what resolution to trust. Where the
+//! runs go is the sweep's [`design`].
+
+pub mod design;
 
 use serde::Serialize;
 
@@ -207,27 +210,10 @@ fn jitter(samples: &[SweepSample]) -> Jitter {
     }
 }
 
-/// `steps` delays from `min` to `max` inclusive, evenly or geometrically spaced.
-pub fn grid(min: f64, max: f64, steps: usize, logarithmic: bool) -> Vec<f64> {
-    if steps <= 1 || max <= min {
-        return vec![min];
-    }
-    let last = (steps - 1) as f64;
-    if logarithmic {
-        // A log grid cannot start at 0: start three decades below the end instead.
-        let low = if min > 0.0 { min } else { max / 1000.0 };
-        let ratio = (max / low).powf(1.0 / last);
-        (0..steps).map(|i| low * ratio.powi(i as i32)).collect()
-    } else {
-        (0..steps)
-            .map(|i| min + (max - min) * i as f64 / last)
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::window::design::grid;
 
     fn samples_with_window(from: f64, to: f64) -> Vec<SweepSample> {
         // Delays 0..10 ms; runs inside [from, to) fail, deterministic.
@@ -275,13 +261,5 @@ mod tests {
         let map = map_window(&samples_with_window(1.0, 2.0), &grid);
         assert!(map.window.is_none());
         assert_eq!(map.buckets.iter().map(|b| b.runs).sum::<u64>(), 200);
-    }
-
-    #[test]
-    fn grids() {
-        assert_eq!(grid(0.0, 1.0, 3, false), vec![0.0, 0.5, 1.0]);
-        let log = grid(0.0, 1.0, 4, true);
-        assert!((log[0] - 0.001).abs() < 1e-12 && (log[3] - 1.0).abs() < 1e-9);
-        assert_eq!(grid(0.5, 0.5, 10, false), vec![0.5]);
     }
 }

@@ -4,5 +4,6 @@
 
 pub mod format;
 pub mod summary;
+pub mod window;
 
 pub use format::{compact_duration, display_path, thousands};

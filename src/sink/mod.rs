@@ -7,6 +7,7 @@ pub mod archive;
 pub mod events;
 pub mod progress;
 pub mod store;
+pub mod window;
 
 use anyhow::Result;
 

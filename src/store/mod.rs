@@ -10,6 +10,7 @@
 pub mod query;
 pub mod schema;
 pub mod search;
+pub mod window;
 pub mod writer;
 
 use std::collections::BTreeSet;
