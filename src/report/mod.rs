@@ -2,7 +2,10 @@
 //! rendering, all sharing the units in [`format`]. Views take finished results and never run
 //! or query anything themselves.
 
+pub mod compare;
 pub mod format;
+pub mod plan;
 pub mod summary;
+pub mod verify;
 
 pub use format::{compact_duration, display_path, thousands};
