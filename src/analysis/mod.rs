@@ -3,4 +3,5 @@
 pub mod signature;
 pub mod stats;
 pub mod summary;
+pub mod verdict;
 pub mod window;

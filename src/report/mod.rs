@@ -2,8 +2,11 @@
 //! rendering, all sharing the units in [`format`]. Views take finished results and never run
 //! or query anything themselves.
 
+pub mod compare;
 pub mod format;
+pub mod plan;
 pub mod summary;
+pub mod verify;
 pub mod window;
 
 pub use format::{compact_duration, display_path, thousands};
