@@ -3,6 +3,9 @@
 //! or query anything themselves.
 
 pub mod format;
+pub mod history;
+pub mod ingest;
+pub mod search;
 pub mod summary;
 
 pub use format::{compact_duration, display_path, thousands};
