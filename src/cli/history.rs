@@ -10,9 +10,8 @@ use clap::Args;
 
 use crate::cli::EXIT_OK;
 use crate::report;
-use crate::report::format::format_rate;
 use crate::store::{query, Store};
-use crate::text::{escape_line, render_excerpt, ExcerptOptions};
+use crate::text::{render_excerpt, ExcerptOptions};
 
 /// Arguments of `flakehunt history`.
 #[derive(Debug, Clone, Args)]
@@ -54,51 +53,12 @@ pub struct LogArgs {
 pub fn history(args: HistoryArgs, db: &Path) -> Result<i32> {
     let store = Store::open_existing(db)?;
     let rows = query::list_campaigns(&store, args.limit)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let _ = writeln!(out, "{}", serde_json::to_string(&rows)?);
-        return Ok(EXIT_OK);
-    }
-    if rows.is_empty() {
-        let _ = writeln!(out, "no campaigns recorded in {}", db.display());
-        return Ok(EXIT_OK);
-    }
-    let _ = writeln!(
-        out,
-        "{:<22} {:<20} {:>9} {:>8} {:>9} {:<10} command",
-        "id", "started", "runs", "failures", "rate", "commit"
-    );
-    for row in rows {
-        let rate = if row.runs == 0 {
-            "-".to_string()
-        } else {
-            format_rate(row.failures as f64 / row.runs as f64)
-        };
-        let commit = match (&row.git_commit, row.git_dirty) {
-            (Some(commit), Some(true)) => format!("{}+", &commit[..commit.len().min(9)]),
-            (Some(commit), _) => commit[..commit.len().min(10)].to_string(),
-            (None, _) => "-".to_string(),
-        };
-        let state = if row.ended_at.is_none() {
-            " (unfinished)"
-        } else {
-            ""
-        };
-        let command = escape_line(row.command.join(" ").as_bytes(), 60);
-        let _ = writeln!(
-            out,
-            "{:<22} {:<20} {:>9} {:>8} {:>9} {:<10} {command}{state}",
-            row.id,
-            row.started_at
-                .get(..19)
-                .unwrap_or(&row.started_at)
-                .replace('T', " "),
-            report::thousands(row.runs),
-            report::thousands(row.failures),
-            rate,
-            commit
-        );
-    }
+    let shown = if args.json {
+        report::history::json(&rows)? + "\n"
+    } else {
+        report::history::text(&rows, db)
+    };
+    let _ = std::io::stdout().lock().write_all(shown.as_bytes());
     Ok(EXIT_OK)
 }
 
@@ -108,24 +68,12 @@ pub fn show(args: ShowArgs, db: &Path) -> Result<i32> {
     let id = query::resolve_campaign(&store, &args.id)?;
     let row = query::campaign(&store, &id)?;
     let summary = query::summary(&store, &id)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let _ = writeln!(out, "{}", report::summary::json(&summary)?);
-        return Ok(EXIT_OK);
-    }
-    let _ = write!(out, "{}", report::summary::text(&summary));
-    let commit = match (&row.git_commit, row.git_dirty) {
-        (Some(commit), Some(true)) => format!("{commit} (dirty)"),
-        (Some(commit), _) => commit.clone(),
-        (None, _) => "not in a git repository".to_string(),
+    let shown = if args.json {
+        report::history::show_json(&summary)? + "\n"
+    } else {
+        report::history::show_text(&summary, &row)
     };
-    let _ = writeln!(
-        out,
-        "  recorded   {} on {}, commit {}",
-        row.started_at,
-        row.host.as_deref().unwrap_or("?"),
-        commit
-    );
+    let _ = std::io::stdout().lock().write_all(shown.as_bytes());
     Ok(EXIT_OK)
 }
 

@@ -8,10 +8,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
+use crate::ingest::date::normalise_date;
 use crate::ingest::{self, SourceMeta};
+use crate::report;
+use crate::report::ingest::IngestTotals;
 use crate::store::writer::{artifact_known, record_artifact, ArtifactOrigin, Recorded};
 use crate::store::{now_rfc3339, Store};
-use crate::text::escape_line;
 
 /// Arguments of `flakehunt ingest`.
 #[derive(Debug, Clone, Args)]
@@ -36,25 +38,20 @@ pub struct IngestArgs {
     pub json: bool,
 }
 
-/// Normalise a date to a sortable RFC 3339 form, or None if it is not a date.
-pub fn normalise_date(text: &str) -> Option<String> {
-    let text = text.trim();
-    let candidate = if text.len() == 10 {
-        format!("{text}T00:00:00")
-    } else {
-        text.replacen(' ', "T", 1)
-    };
-    let time = humantime::parse_rfc3339_weak(&candidate).ok()?;
-    Some(humantime::format_rfc3339_seconds(time).to_string())
-}
-
-/// `flakehunt ingest`.
+/// `flakehunt ingest`: exits 1 when any file could not be read or parsed.
 pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
-    let date_flag = match &args.date {
-        Some(date) => Some(normalise_date(date).with_context(|| {
-            format!("--date '{date}' is not a date; write e.g. 2021-04-16 or 2021-04-16T03:16:11")
-        })?),
-        None => None,
+    let overrides = SourceMeta {
+        commit: args.commit.clone(),
+        date: match &args.date {
+            Some(date) => Some(normalise_date(date).with_context(|| {
+                format!(
+                    "--date '{date}' is not a date; write e.g. 2021-04-16 or 2021-04-16T03:16:11"
+                )
+            })?),
+            None => None,
+        },
+        platform: args.platform.clone(),
+        source: args.source.clone(),
     };
     for path in &args.paths {
         if !path.exists() {
@@ -63,100 +60,104 @@ pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
     }
     let files = ingest::collect_files(&args.paths).context("cannot list the files to ingest")?;
     let mut store = Store::open(db)?;
-    let fallback_date = now_rfc3339();
-    let (mut added_files, mut sightings, mut duplicates, mut errors) =
-        (0u64, 0u64, 0u64, Vec::new());
-    let mut stderr = std::io::stderr().lock();
-    for file in &files {
-        let bytes = match std::fs::read(file) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                errors.push(format!("{}: {error}", file.display()));
-                continue;
-            }
-        };
-        let hash = ingest::content_hash(&bytes);
-        if artifact_known(&store, &hash)? {
-            duplicates += 1;
-            continue;
-        }
-        let parsed = match ingest::parse(file, &bytes) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                let message = escape_line(error.to_string().as_bytes(), 400);
-                let _ = writeln!(stderr, "flakehunt: skipped {message}");
-                errors.push(message);
-                continue;
-            }
-        };
-        let from_path = ingest::meta_from_path(file);
-        let meta = SourceMeta {
-            commit: args.commit.clone().or(from_path.commit),
-            date: date_flag
-                .clone()
-                .or_else(|| from_path.date.as_deref().and_then(normalise_date)),
-            platform: args.platform.clone().or(from_path.platform),
-            source: args.source.clone().or(from_path.source),
-        };
-        let path_text = file.display().to_string();
-        let origin = ArtifactOrigin {
-            hash: &hash,
-            path: &path_text,
-            format: parsed.format.as_str(),
-            meta: &meta,
-            fallback_date: &fallback_date,
-        };
-        match record_artifact(&mut store, &origin, &parsed.sightings)? {
-            Recorded::Added(count) => {
-                added_files += 1;
-                sightings += count as u64;
-            }
-            Recorded::Duplicate => duplicates += 1,
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let report = serde_json::json!({
-            "files": files.len(),
-            "ingested": added_files,
-            "sightings": sightings,
-            "duplicates": duplicates,
-            "errors": errors,
-        });
-        let _ = writeln!(out, "{report}");
+    let totals = import(&mut store, &files, &overrides)?;
+    let shown = if args.json {
+        format!("{}\n", report::ingest::json(&totals))
     } else {
-        let _ = writeln!(
-            out,
-            "ingested {added_files} of {} file(s): {sightings} failure sighting(s); {duplicates} already known; {} unreadable",
-            files.len(),
-            errors.len()
-        );
-    }
-    Ok(if errors.is_empty() {
+        report::ingest::text(&totals)
+    };
+    let _ = std::io::stdout().lock().write_all(shown.as_bytes());
+    Ok(if totals.errors.is_empty() {
         EXIT_OK
     } else {
         EXIT_FAILURES
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What became of one file.
+enum Imported {
+    /// Its sightings (this many) were added.
+    Added(u64),
+    /// Its content was already in the history.
+    Duplicate,
+    /// It could not be read: the message for the totals.
+    Unreadable(String),
+    /// It could not be parsed: the message for the totals and the `skipped` line.
+    Unparsable(String),
+}
 
-    #[test]
-    fn dates_are_normalised() {
-        assert_eq!(
-            normalise_date("2021-04-16").as_deref(),
-            Some("2021-04-16T00:00:00Z")
-        );
-        assert_eq!(
-            normalise_date("2021-04-16T03:16:11").as_deref(),
-            Some("2021-04-16T03:16:11Z")
-        );
-        assert_eq!(
-            normalise_date("2021-04-16 03:16:11").as_deref(),
-            Some("2021-04-16T03:16:11Z")
-        );
-        assert_eq!(normalise_date("yesterday"), None);
+/// Import every file, saying on stderr which ones are skipped; the store errors stop it.
+fn import(store: &mut Store, files: &[PathBuf], overrides: &SourceMeta) -> Result<IngestTotals> {
+    let fallback_date = now_rfc3339();
+    let mut totals = IngestTotals {
+        files: files.len(),
+        ..IngestTotals::default()
+    };
+    let mut stderr = std::io::stderr().lock();
+    for file in files {
+        match import_file(store, file, overrides, &fallback_date)? {
+            Imported::Added(sightings) => {
+                totals.ingested += 1;
+                totals.sightings += sightings;
+            }
+            Imported::Duplicate => totals.duplicates += 1,
+            Imported::Unreadable(message) => totals.errors.push(message),
+            Imported::Unparsable(message) => {
+                let _ = writeln!(stderr, "{}", report::ingest::skipped(&message));
+                totals.errors.push(message);
+            }
+        }
+    }
+    Ok(totals)
+}
+
+/// Read, parse and record one file unless its content is already known.
+fn import_file(
+    store: &mut Store,
+    file: &Path,
+    overrides: &SourceMeta,
+    fallback_date: &str,
+) -> Result<Imported> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            return Ok(Imported::Unreadable(report::ingest::unreadable(
+                file, &error,
+            )))
+        }
+    };
+    let hash = ingest::content_hash(&bytes);
+    if artifact_known(store, &hash)? {
+        return Ok(Imported::Duplicate);
+    }
+    let parsed = match ingest::parse(file, &bytes) {
+        Ok(parsed) => parsed,
+        Err(error) => return Ok(Imported::Unparsable(report::ingest::unparsable(&error))),
+    };
+    let path_text = file.display().to_string();
+    let origin = ArtifactOrigin {
+        hash: &hash,
+        path: &path_text,
+        format: parsed.format.as_str(),
+        meta: &source_meta(file, overrides),
+        fallback_date,
+    };
+    Ok(match record_artifact(store, &origin, &parsed.sightings)? {
+        Recorded::Added(count) => Imported::Added(count as u64),
+        Recorded::Duplicate => Imported::Duplicate,
+    })
+}
+
+/// Where a file came from: the flags, else what its path says.
+fn source_meta(file: &Path, overrides: &SourceMeta) -> SourceMeta {
+    let from_path = ingest::meta_from_path(file);
+    SourceMeta {
+        commit: overrides.commit.clone().or(from_path.commit),
+        date: overrides
+            .date
+            .clone()
+            .or_else(|| from_path.date.as_deref().and_then(normalise_date)),
+        platform: overrides.platform.clone().or(from_path.platform),
+        source: overrides.source.clone().or(from_path.source),
     }
 }

@@ -2,6 +2,7 @@
 //! the failure sightings it records, with snippets and signatures, ready for the history store.
 //! Parsing is pure: callers read the files and store the results.
 
+pub mod date;
 mod gotest;
 mod junit;
 mod layout;

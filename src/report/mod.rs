@@ -4,7 +4,10 @@
 
 pub mod compare;
 pub mod format;
+pub mod history;
+pub mod ingest;
 pub mod plan;
+pub mod search;
 pub mod summary;
 pub mod verify;
 pub mod window;

@@ -42,6 +42,27 @@ pub struct CampaignRow {
     summary: Option<String>,
 }
 
+#[cfg(test)]
+impl CampaignRow {
+    /// A row with only an id and a start time, for views' tests (the stored summary is private).
+    pub(crate) fn fixed(id: &str, started_at: &str) -> CampaignRow {
+        CampaignRow {
+            id: id.into(),
+            started_at: started_at.into(),
+            ended_at: None,
+            command: Vec::new(),
+            runs: 0,
+            failures: 0,
+            git_commit: None,
+            git_dirty: None,
+            host: None,
+            out_dir: None,
+            stop_reason: None,
+            summary: None,
+        }
+    }
+}
+
 const CAMPAIGN_COLUMNS: &str = "id, started_at, ended_at, command, runs, failures, git_commit, \
                                 git_dirty, host, out_dir, stop_reason, summary";
 

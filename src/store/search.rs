@@ -354,6 +354,9 @@ pub struct TriageRow {
 /// The triage view.
 #[derive(Debug, Clone, Serialize)]
 pub struct Triage {
+    /// Length of each period (the labels say it for JSON readers).
+    #[serde(skip)]
+    pub period: Period,
     /// Period labels (start dates), oldest first.
     pub periods: Vec<String>,
     /// Signatures, most recent activity first.
@@ -438,6 +441,7 @@ pub fn triage(
         .collect();
     triage_rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(b.count.cmp(&a.count)));
     Ok(Triage {
+        period,
         periods: labels,
         rows: triage_rows,
     })
