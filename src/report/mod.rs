@@ -3,6 +3,7 @@
 //! or query anything themselves.
 
 pub mod format;
+pub mod hunt;
 pub mod summary;
 
 pub use format::{compact_duration, display_path, thousands};

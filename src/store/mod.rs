@@ -5,6 +5,7 @@
 //! Opening never modifies a database it cannot understand: a corrupt file or one written by a
 //! newer flakehunt is reported and left untouched.
 
+pub mod hunt;
 pub mod query;
 pub mod schema;
 pub mod search;
