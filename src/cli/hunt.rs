@@ -1,24 +1,24 @@
-//! `flakehunt hunt`: find the perturbation that reproduces a failure fastest. Arms (plain and a
-//! set of shakes) get batches of runs chosen by an optimistic bandit: the arm whose failure rate
-//! could be highest (the upper end of its exact interval) runs next, so arms that reproduce get
-//! the runs. Stops at K failures in one arm or when the budget is spent.
+//! `flakehunt hunt`: find the perturbation that reproduces a failure fastest. The bandit in
+//! [`crate::analysis::hunt`] picks the arm for each batch; each batch runs as a campaign of its
+//! own; [`crate::report::hunt`] shows the progress and the outcome.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
-use serde::Serialize;
 
-use crate::analysis::stats::{clopper_pearson, rate_ratio, upper_bound, Interval};
+use crate::analysis::hunt::{
+    Bandit, Batch, BatchResult, Budget, HuntOutcome, Next, Policy, SignatureCount, PLAIN,
+};
 use crate::campaign::{launch, prepare};
 use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
-use crate::report::format::format_rate;
+use crate::report;
 use crate::shake::{noise, online_cpus, Shake};
 use crate::sink::progress::ProgressMode;
+use crate::store::hunt::record_hunt;
 use crate::store::Store;
 
 /// Arguments of `flakehunt hunt`.
@@ -41,44 +41,11 @@ pub struct HuntArgs {
     pub run: RunArgs,
 }
 
-/// One arm's tally.
-#[derive(Debug, Clone, Serialize)]
-pub struct Arm {
-    /// The perturbation (`plain` for none).
-    pub shake: String,
-    /// Runs.
-    pub runs: u64,
-    /// Failures.
-    pub failures: u64,
-    /// Failure rate with its 95% interval.
-    pub rate: Interval,
-    /// Rate relative to plain (None while either is unknown; infinite when plain never failed).
-    pub speedup: Option<f64>,
-    /// Lower end of the speedup's 95% interval.
-    pub speedup_low: Option<f64>,
-    /// Failures per signature id.
-    pub signatures: BTreeMap<String, u64>,
-    /// Wall time spent on this arm, seconds.
-    pub elapsed_s: f64,
-}
-
-/// A failure mode that an arm made disappear.
-#[derive(Debug, Clone, Serialize)]
-pub struct Suppressed {
-    /// The arm.
-    pub shake: String,
-    /// Signature id.
-    pub signature: String,
-    /// Signature text.
-    pub text: String,
-    /// Failures expected from the rate seen elsewhere.
-    pub expected: f64,
-}
-
+/// Plain first (the baseline for speedups), then shakes that commonly expose races.
 fn default_arms() -> Vec<String> {
     let cpus = online_cpus().len();
     let mut arms = vec![
-        "plain".to_string(),
+        PLAIN.to_string(),
         "pin=one-core".to_string(),
         format!("cpu-load={cpus}"),
         "pin=one-core,cpu-load=1".to_string(),
@@ -92,11 +59,6 @@ fn default_arms() -> Vec<String> {
         arms.push("pin=one-core,noise=0.05".into());
     }
     arms
-}
-
-enum Budget {
-    Time(Duration),
-    Runs(u64),
 }
 
 fn parse_budget(text: &str) -> Result<Budget> {
@@ -115,8 +77,8 @@ fn parse_budget(text: &str) -> Result<Budget> {
     Ok(Budget::Time(duration))
 }
 
-/// `flakehunt hunt`.
-pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
+/// Check the arguments and build the bandit, before anything runs.
+fn bandit(args: &HuntArgs) -> Result<Bandit> {
     let budget = parse_budget(&args.budget)?;
     if args.failures == 0 {
         bail!("--failures must be at least 1");
@@ -127,7 +89,7 @@ pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
     if args.run.shake.is_some() {
         bail!("hunt tries shakes itself; list them with --arms instead of --shake");
     }
-    let arm_texts: Vec<String> = match &args.arms {
+    let arms: Vec<String> = match &args.arms {
         Some(list) => list
             .split(';')
             .map(|a| a.trim().to_string())
@@ -135,271 +97,108 @@ pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
             .collect(),
         None => default_arms(),
     };
-    if arm_texts.is_empty() {
+    if arms.is_empty() {
         bail!("--arms lists no arm");
     }
-    // Validate every arm before anything runs.
-    for text in &arm_texts {
-        if text != "plain" {
-            Shake::parse(text)?;
-        }
+    for text in arms.iter().filter(|text| *text != PLAIN) {
+        Shake::parse(text)?;
     }
     let jobs = args
         .run
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let batch = args.batch.unwrap_or(10 * jobs as u64).max(1);
+    let policy = Policy {
+        failures: args.failures,
+        budget,
+        batch,
+    };
+    Ok(Bandit::new(arms, policy)?)
+}
+
+/// Run one batch as a quiet campaign of its own.
+fn run_batch(args: &HuntArgs, db: &Path, shake: &str, batch: &Batch) -> Result<BatchResult> {
+    let mut run_args = args.run.clone();
+    run_args.shake = (shake != PLAIN).then(|| shake.to_string());
+    run_args.runs = Some(batch.runs);
+    run_args.duration = batch.time_left;
+    run_args.max_failures = Some(batch.max_failures);
+    let mut prepared = prepare(&run_args.request(), db)?;
+    prepared.nest_out_dir(args.run.out.as_deref());
+    prepared.outputs.progress = ProgressMode::Quiet;
+    let started = Instant::now();
+    let summary = launch(&prepared, Vec::new())?.summary;
+    Ok(BatchResult {
+        runs: summary.runs,
+        failures: summary.failures,
+        elapsed: started.elapsed(),
+        signatures: summary
+            .signatures
+            .into_iter()
+            .filter(|signature| !signature.ignored)
+            .map(|signature| SignatureCount {
+                id: signature.id,
+                text: signature.text,
+                count: signature.count,
+            })
+            .collect(),
+        interrupted: summary.interrupted,
+    })
+}
+
+/// Remember the hunt's best arm for `--shake best` (nothing to remember when no arm failed).
+fn remember(args: &HuntArgs, db: &Path, outcome: &HuntOutcome) -> Result<()> {
+    let Some(best) = &outcome.best else {
+        return Ok(());
+    };
+    if args.run.no_history {
+        return Ok(());
+    }
+    let mut store = Store::open(db)?;
+    let command: Vec<String> = args
+        .run
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    record_hunt(&mut store, &command, best, &outcome.arms)
+}
+
+/// `flakehunt hunt`.
+pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
+    let mut bandit = bandit(&args)?;
     let json = args.run.json;
     let started = Instant::now();
-    let mut arms: Vec<Arm> = arm_texts
-        .iter()
-        .map(|shake| Arm {
-            shake: shake.clone(),
-            runs: 0,
-            failures: 0,
-            rate: clopper_pearson(0, 0, 0.95),
-            speedup: None,
-            speedup_low: None,
-            signatures: BTreeMap::new(),
-            elapsed_s: 0.0,
-        })
-        .collect();
-    let mut texts: BTreeMap<String, String> = BTreeMap::new();
-    let mut total_runs = 0u64;
-    let mut interrupted = false;
-    loop {
-        if arms.iter().any(|arm| arm.failures >= args.failures) {
-            break;
-        }
-        let remaining = match budget {
-            Budget::Time(limit) => {
-                let left = limit.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    break;
-                }
-                Some(left)
-            }
-            Budget::Runs(limit) => {
-                if total_runs >= limit {
-                    break;
-                }
-                None
-            }
-        };
-        // Optimism: the arm whose rate could be highest goes next; untried arms first, in the
-        // order listed, so plain (listed first by default) sets the baseline for speedups.
-        let chosen = (0..arms.len())
-            .max_by(|&a, &b| {
-                let score = |arm: &Arm| upper_bound(arm.failures, arm.runs, 0.95);
-                score(&arms[a])
-                    .total_cmp(&score(&arms[b]))
-                    .then(arms[b].runs.cmp(&arms[a].runs))
-                    .then(b.cmp(&a))
-            })
-            .context("no arm")?;
-        let mut run_args = args.run.clone();
-        run_args.shake = (arms[chosen].shake != "plain").then(|| arms[chosen].shake.clone());
-        let runs = match budget {
-            Budget::Runs(limit) => batch.min(limit - total_runs),
-            Budget::Time(_) => batch,
-        };
-        run_args.runs = Some(runs);
-        run_args.duration = remaining;
-        run_args.max_failures = Some(args.failures - arms[chosen].failures);
-        let mut prepared = prepare(&run_args.request(), db)?;
-        prepared.nest_out_dir(args.run.out.as_deref());
-        prepared.outputs.progress = ProgressMode::Quiet;
-        let batch_started = Instant::now();
-        let result = launch(&prepared, Vec::new())?;
-        let summary = result.summary;
-        let arm = &mut arms[chosen];
-        arm.runs += summary.runs;
-        arm.failures += summary.failures;
-        arm.elapsed_s += batch_started.elapsed().as_secs_f64();
-        for signature in summary.signatures.iter().filter(|s| !s.ignored) {
-            *arm.signatures.entry(signature.id.clone()).or_default() += signature.count;
-            texts
-                .entry(signature.id.clone())
-                .or_insert_with(|| signature.text.clone());
-        }
-        total_runs += summary.runs;
+    while let Next::Run(batch) = bandit.next(started.elapsed()) {
+        let shake = bandit.arms()[batch.arm].shake.clone();
+        let result = run_batch(&args, db, &shake, &batch)?;
+        let tally = bandit.record(batch.arm, result);
         if !json {
-            eprintln!(
-                "hunt: {:<32} {:>7} runs {:>5} failures  {}",
-                arm.shake,
-                arm.runs,
-                arm.failures,
-                if arm.runs > 0 {
-                    format_rate(arm.failures as f64 / arm.runs as f64)
-                } else {
-                    "-".into()
-                }
-            );
-        }
-        if summary.interrupted {
-            interrupted = true;
-            break;
-        }
-        if summary.runs == 0 {
-            // Nothing ran (the budget ended inside the batch): stop rather than spin.
-            break;
+            eprint!("{}", report::hunt::progress(tally));
         }
     }
-    let plain = arms
-        .iter()
-        .find(|arm| arm.shake == "plain")
-        .map(|arm| (arm.failures, arm.runs));
-    for arm in &mut arms {
-        arm.rate = clopper_pearson(arm.failures, arm.runs, 0.95);
-        if let Some((plain_failures, plain_runs)) = plain {
-            if arm.shake != "plain" && arm.runs > 0 && plain_runs > 0 {
-                if let Some(ratio) =
-                    rate_ratio(plain_failures, plain_runs, arm.failures, arm.runs, 0.95)
-                {
-                    arm.speedup = Some(ratio.estimate);
-                    arm.speedup_low = Some(ratio.low);
-                }
-            }
-        }
-    }
-    let suppressed = find_suppressed(&arms, &texts);
-    let best = arms
-        .iter()
-        .filter(|arm| arm.failures > 0)
-        .max_by(|a, b| {
-            a.rate
-                .low
-                .total_cmp(&b.rate.low)
-                .then(a.rate.estimate.total_cmp(&b.rate.estimate))
-        })
-        .map(|arm| arm.shake.clone());
-    if let (Some(best), false) = (&best, args.run.no_history) {
-        let mut store = Store::open(db)?;
-        let command: Vec<String> = args
-            .run
-            .command
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let result = serde_json::to_string(&arms).context("encode arms")?;
-        let command = serde_json::to_string(&command).context("encode command")?;
-        store
-            .write(|conn| {
-                conn.execute(
-                    "INSERT INTO hunts (created_at, command, best, result) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![crate::store::now_rfc3339(), command, best, result],
-                )
-            })
-            .with_context(|| format!("could not record the hunt in {}", db.display()))?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut out = std::io::stdout().lock();
-    if json {
-        let value = serde_json::json!({
-            "arms": arms,
-            "best": best,
-            "runs": total_runs,
-            "elapsed_s": elapsed,
-            "interrupted": interrupted,
-            "suppressed": suppressed,
-        });
-        let _ = writeln!(out, "{value}");
+    let outcome = bandit.outcome();
+    remember(&args, db, &outcome)?;
+    let rendered = if json {
+        let mut line = report::hunt::json(&outcome, started.elapsed())?;
+        line.push('\n');
+        line
     } else {
-        let _ = writeln!(
-            out,
-            "{:<34} {:>8} {:>8}  {:>8}  {:>19}  speedup over plain",
-            "arm", "runs", "failures", "rate", "95% interval"
-        );
-        for arm in &arms {
-            let speedup = match (arm.speedup, arm.speedup_low) {
-                (Some(s), _) if s.is_finite() => format!("{s:.1}x"),
-                (Some(_), Some(low)) if low > 0.0 => format!(">= {low:.1}x (plain never failed)"),
-                (Some(_), _) => "plain never failed".into(),
-                _ => "-".into(),
-            };
-            let _ = writeln!(
-                out,
-                "{:<34} {:>8} {:>8}  {:>8}  {:>9}..{:<9}  {speedup}",
-                arm.shake,
-                arm.runs,
-                arm.failures,
-                if arm.runs == 0 {
-                    "-".into()
-                } else {
-                    format_rate(arm.rate.estimate)
-                },
-                format_rate(arm.rate.low),
-                format_rate(arm.rate.high),
-            );
-        }
-        for gone in &suppressed {
-            let _ = writeln!(
-                out,
-                "note: under {} the failure '{}' disappeared (about {:.1} expected): a clue about the race",
-                gone.shake,
-                crate::text::escape_line(gone.text.as_bytes(), 100),
-                gone.expected
-            );
-        }
-        match &best {
-            Some(best) => {
-                let _ = writeln!(
-                    out,
-                    "best: {best}  (reuse it with: flakehunt run --shake best -- ...)"
-                );
-            }
-            None => {
-                let _ = writeln!(out, "no arm reproduced the failure in {total_runs} runs");
-            }
-        }
-    }
-    Ok(if best.is_some() {
+        report::hunt::text(&outcome)
+    };
+    // A closed stdout (e.g. piped into `head`) must not turn a finished hunt into an error.
+    let _ = std::io::stdout().lock().write_all(rendered.as_bytes());
+    Ok(if outcome.best.is_some() {
         EXIT_FAILURES
     } else {
         EXIT_OK
     })
 }
 
-/// Signatures an arm never showed although other arms' rates say it should have (p < 0.05).
-fn find_suppressed(arms: &[Arm], texts: &BTreeMap<String, String>) -> Vec<Suppressed> {
-    let mut found = Vec::new();
-    for (id, text) in texts {
-        // The reference rate: plain's when plain ran (the program undisturbed), else the highest
-        // rate at which any arm showed this signature.
-        let rate_in =
-            |arm: &Arm| arm.signatures.get(id).copied().unwrap_or(0) as f64 / arm.runs as f64;
-        let plain = arms.iter().find(|arm| arm.shake == "plain" && arm.runs > 0);
-        let reference = match plain {
-            Some(plain) => Some(rate_in(plain)),
-            None => arms
-                .iter()
-                .filter(|arm| arm.runs > 0)
-                .map(rate_in)
-                .max_by(f64::total_cmp),
-        };
-        let Some(rate) = reference.filter(|rate| *rate > 0.0) else {
-            continue;
-        };
-        for arm in arms
-            .iter()
-            .filter(|arm| arm.runs > 0 && !arm.signatures.contains_key(id))
-        {
-            let p_zero = (1.0 - rate).powf(arm.runs as f64);
-            if p_zero < 0.05 {
-                found.push(Suppressed {
-                    shake: arm.shake.clone(),
-                    signature: id.clone(),
-                    text: text.clone(),
-                    expected: rate * arm.runs as f64,
-                });
-            }
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -410,33 +209,5 @@ mod tests {
         );
         assert!(parse_budget("0").is_err());
         assert!(parse_budget("soon").is_err());
-    }
-
-    #[test]
-    fn suppression_needs_evidence() {
-        let arm = |shake: &str, runs: u64, failures: &[(&str, u64)]| Arm {
-            shake: shake.into(),
-            runs,
-            failures: failures.iter().map(|(_, c)| c).sum(),
-            rate: clopper_pearson(0, runs, 0.95),
-            speedup: None,
-            speedup_low: None,
-            signatures: failures
-                .iter()
-                .map(|(id, c)| (id.to_string(), *c))
-                .collect(),
-            elapsed_s: 0.0,
-        };
-        let texts: BTreeMap<String, String> = [("a".to_string(), "exit 1: A".to_string())]
-            .into_iter()
-            .collect();
-        let arms = vec![
-            arm("plain", 100, &[("a", 10)]),
-            arm("pin=one-core", 100, &[]),
-            arm("nice=5", 3, &[]),
-        ];
-        let gone = find_suppressed(&arms, &texts);
-        assert_eq!(gone.len(), 1, "3 runs are too few to say: {gone:?}");
-        assert_eq!(gone[0].shake, "pin=one-core");
     }
 }

@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod format;
 pub mod history;
+pub mod hunt;
 pub mod ingest;
 pub mod plan;
 pub mod search;
