@@ -68,19 +68,19 @@ pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
         (0u64, 0u64, 0u64, Vec::new());
     let mut stderr = std::io::stderr().lock();
     for file in &files {
-        let bytes = match std::fs::read(file) {
-            Ok(bytes) => bytes,
+        let artifact = match ingest::Artifact::open(file) {
+            Ok(artifact) => artifact,
             Err(error) => {
                 errors.push(format!("{}: {error}", file.display()));
                 continue;
             }
         };
-        let hash = ingest::content_hash(&bytes);
-        if artifact_known(&store, &hash)? {
+        let hash = artifact.hash();
+        if artifact_known(&store, hash)? {
             duplicates += 1;
             continue;
         }
-        let parsed = match ingest::parse(file, &bytes) {
+        let parsed = match artifact.parse() {
             Ok(parsed) => parsed,
             Err(error) => {
                 let message = escape_line(error.to_string().as_bytes(), 400);
@@ -89,6 +89,10 @@ pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
                 continue;
             }
         };
+        for note in &parsed.notes {
+            let note = escape_line(note.to_string().as_bytes(), 400);
+            let _ = writeln!(stderr, "flakehunt: note: {note}");
+        }
         let from_path = ingest::meta_from_path(file);
         let meta = SourceMeta {
             commit: args.commit.clone().or(from_path.commit),
@@ -100,7 +104,7 @@ pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
         };
         let path_text = file.display().to_string();
         let origin = ArtifactOrigin {
-            hash: &hash,
+            hash,
             path: &path_text,
             format: parsed.format.as_str(),
             meta: &meta,
