@@ -4,7 +4,9 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -270,7 +272,8 @@ fn malformed_files_are_reported_and_skipped() {
     let files = dir.path().join("in");
     write(&files.join("good.xml"), PYTEST_JUNIT);
     write(&files.join("bad.xml"), "<?xml version=\"1.0\"?>\n<testsuites>\n  <testsuite name=\"x\">\n    <testcase name=\"a\"></wrong>\n");
-    write(&files.join("bad.json"), "{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"T\"}\n{\"Action\": \"fail\", \"Package\": \n");
+    // Not an event cut off mid-write (those are kept, see below) but a malformed one.
+    write(&files.join("bad.json"), "{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"T\"}\n{\"Action\": \"fail\", \"Package\": 7}\n");
     let output = flakehunt_db(&db)
         .args(["ingest", "--json"])
         .arg(&files)
@@ -336,4 +339,201 @@ fn campaign_failures_are_found_next_to_ci_sightings() {
     let total: u64 = groups.iter().map(|g| g["count"].as_u64().expect("n")).sum();
     assert_eq!(campaigns, 1);
     assert_eq!(total, 2);
+}
+
+/// Sightings stored in `db` from files of `format`: (test, message, snippet) in file order.
+fn stored(db: &Path, format: &str) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut statement = conn
+        .prepare("SELECT test, message, snippet FROM sightings WHERE format = ?1 ORDER BY id")
+        .expect("query");
+    statement
+        .query_map([format], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("read rows")
+}
+
+#[test]
+fn files_cut_off_mid_write_keep_what_is_complete() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let files = dir.path().join("in");
+    // A go test -json stream whose job was killed in the middle of an event.
+    let mut stream = go_test_json();
+    stream.push_str(r#"{"Time":"2021-04-16T03:16:13Z","Action":"output","Package":"runtime","Te"#);
+    write(&files.join("cut.json"), &stream);
+    // A JUnit report cut inside its second test case.
+    let cut_at = PYTEST_JUNIT
+        .find("<testcase classname=\"tests.test_worker\" name=\"test_start\"")
+        .expect("second case")
+        + 30;
+    write(&files.join("cut.xml"), &PYTEST_JUNIT[..cut_at]);
+    let output = flakehunt_db(&db)
+        .args(["ingest", "--json"])
+        .arg(&files)
+        .output()
+        .expect("ingest");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["ingested"], 2);
+    assert_eq!(report["errors"], serde_json::json!([]));
+    let notes: Vec<&str> = stderr.lines().collect();
+    assert_eq!(notes.len(), 2, "{stderr}");
+    assert!(
+        notes[0].starts_with("flakehunt: note: ")
+            && notes[0].contains("cut.json:9:")
+            && notes[0].contains("cut off mid-write"),
+        "{stderr}"
+    );
+    let cut_line = PYTEST_JUNIT[..cut_at].lines().count();
+    assert!(
+        notes[1].contains(&format!("cut.xml:{cut_line}:"))
+            && notes[1].contains("ends early")
+            && notes[1].contains("kept the 1 test case(s)"),
+        "{stderr}"
+    );
+    let go = stored(&db, "go-test-json");
+    assert_eq!(go.len(), 1);
+    assert_eq!(go[0].0, "runtime.TestLibraryCtrlHandler");
+    let junit = stored(&db, "junit");
+    assert_eq!(junit.len(), 1);
+    assert_eq!(junit[0].0, "tests.test_worker.test_shutdown");
+    let output = flakehunt_db(&db)
+        .args(["search", "--json", "No signal received"])
+        .output()
+        .expect("search");
+    let found: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let total: u64 = found["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(total, 2);
+}
+
+/// Runs `command` to the end; its exit code, its stderr and its peak RSS in KiB. The child is
+/// waited for by pid, so that no other test's children count. It is started by a plain fork
+/// (not `posix_spawn`, whose child shares this process's memory until exec and so inherits its
+/// peak): its figure includes this process's resident memory at the fork, but not its past
+/// peaks.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, for its rusage"
+)]
+fn run_measured(mut command: Command) -> (Option<i32>, String, u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure does nothing, so it is async-signal-safe; it only makes std fork.
+    unsafe {
+        command.pre_exec(|| Ok(()));
+    }
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr pipe")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: wait4 fills `status` and `usage` for our own child, not waited for before.
+    let (waited, usage) = unsafe {
+        let waited = libc::wait4(pid, &mut status, 0, usage.as_mut_ptr());
+        (waited, usage.assume_init())
+    };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, stderr, u64::try_from(usage.ru_maxrss).expect("KiB"))
+}
+
+/// Writes `before`, `count` times `byte`, then `after` to `path`, never holding the whole in
+/// memory (which would count against the child measured after).
+fn write_padded(path: &Path, before: &str, byte: u8, count: usize, after: &str) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    file.write_all(before.as_bytes()).expect("write");
+    let chunk = [byte; 64 * 1024];
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        file.write_all(&chunk[..n]).expect("write");
+        left -= n;
+    }
+    file.write_all(after.as_bytes()).expect("write");
+    file.flush().expect("flush");
+}
+
+#[test]
+fn oversize_fields_are_cut_in_bounded_memory() {
+    const BIG: usize = 40 << 20;
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let files = dir.path().join("in");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    // One 40 MiB attribute, one 40 MiB go test -json event, one 40 MiB log line.
+    write_padded(
+        &files.join("a.xml"),
+        "<testsuites><testsuite name=\"s\"><testcase name=\"t\" classname=\"c\">\
+         <failure message=\"",
+        b'A',
+        BIG,
+        "\">panic: boom</failure></testcase></testsuite></testsuites>\n",
+    );
+    write_padded(
+        &files.join("b.json"),
+        "{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"TestB\"}\n\
+         {\"Action\":\"output\",\"Package\":\"p\",\"Test\":\"TestB\",\"Output\":\"",
+        b'B',
+        BIG,
+        "\\n\"}\n{\"Action\":\"fail\",\"Package\":\"p\",\"Test\":\"TestB\",\"Elapsed\":1}\n",
+    );
+    write_padded(
+        &files.join("c.log"),
+        "--- FAIL: TestC (1.00s)\n    c_test.go:3: ",
+        b'C',
+        BIG,
+        "\nFAIL\n",
+    );
+    let mut command = flakehunt_db(&db);
+    command.arg("ingest").arg(&files);
+    let (code, stderr, peak_kib) = run_measured(command);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+    // Reading any one of the files whole would take 40 MiB; reading the attribute as quick-xml
+    // does unbounded took four times that.
+    assert!(peak_kib < 32 * 1024, "peak RSS {peak_kib} KiB");
+
+    let junit = stored(&db, "junit");
+    let message = &junit[0].1;
+    assert!(message.starts_with("AAAA"), "{message:.40}");
+    assert!(message.ends_with("A…[... 39.9 MiB cut ...]"), "{message}");
+    assert!(message.len() <= 1024);
+    assert_eq!(junit[0].2, "panic: boom");
+    for (format, test, letter) in [
+        ("go-test-json", "p.TestB", 'B'),
+        ("plain-log", "TestC", 'C'),
+    ] {
+        let found = stored(&db, format);
+        assert_eq!(found[0].0, test);
+        let snippet = &found[0].2;
+        let lines: Vec<&str> = snippet.lines().collect();
+        let note = lines
+            .iter()
+            .position(|l| l.starts_with("[... 39.") && l.ends_with(" MiB cut ...]"))
+            .unwrap_or_else(|| panic!("a cut note in {snippet}"));
+        assert!(
+            lines[note - 1].ends_with(&format!("{letter}…")),
+            "{snippet}"
+        );
+        assert!(lines[note + 1].starts_with(letter), "{snippet}");
+        assert!(snippet.len() < 4096);
+    }
 }

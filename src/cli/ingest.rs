@@ -118,25 +118,28 @@ fn import_file(
     overrides: &SourceMeta,
     fallback_date: &str,
 ) -> Result<Imported> {
-    let bytes = match std::fs::read(file) {
-        Ok(bytes) => bytes,
+    let artifact = match ingest::Artifact::open(file) {
+        Ok(artifact) => artifact,
         Err(error) => {
             return Ok(Imported::Unreadable(report::ingest::unreadable(
                 file, &error,
             )))
         }
     };
-    let hash = ingest::content_hash(&bytes);
-    if artifact_known(store, &hash)? {
+    let hash = artifact.hash();
+    if artifact_known(store, hash)? {
         return Ok(Imported::Duplicate);
     }
-    let parsed = match ingest::parse(file, &bytes) {
+    let parsed = match artifact.parse() {
         Ok(parsed) => parsed,
         Err(error) => return Ok(Imported::Unparsable(report::ingest::unparsable(&error))),
     };
+    for note in &parsed.notes {
+        eprintln!("flakehunt: note: {}", report::ingest::note(note));
+    }
     let path_text = file.display().to_string();
     let origin = ArtifactOrigin {
-        hash: &hash,
+        hash,
         path: &path_text,
         format: parsed.format.as_str(),
         meta: &source_meta(file, overrides),

@@ -2,13 +2,19 @@
 //! failing tests and packages that failed as a whole (timeouts, panics, build failures) become
 //! sightings.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::Path;
+use std::io::BufRead;
 
 use serde::Deserialize;
 
+use super::limits::{
+    cut_note, human_size, partial_char_start, without_partial_char, Capped, Lines,
+};
 use super::snippet::split_lines;
-use super::{first_telling, outcome, Failure, Format, IngestError, ParsedArtifact, Sighting};
+use super::{
+    first_telling, outcome, Failure, Format, Located, ParseResult, ParsedArtifact, Sighting,
+};
 
 /// One test2json event. Unknown fields (`Time`, `FailedBuild`...) are ignored.
 #[derive(Debug, Deserialize)]
@@ -33,14 +39,14 @@ struct TestEvent {
 struct RunningTest {
     /// Order of first appearance within the package.
     seq: u64,
-    output: Vec<u8>,
+    output: Capped,
 }
 
 /// What is known about one package so far.
 #[derive(Debug, Default)]
 struct PackageState {
     /// Output not attributed to any test (including stray non-JSON lines).
-    output: Vec<u8>,
+    output: Capped,
     /// Tests seen but not finished, by name.
     running: HashMap<String, RunningTest>,
     next_seq: u64,
@@ -57,11 +63,14 @@ impl PackageState {
             *next_seq += 1;
             RunningTest {
                 seq,
-                output: Vec::new(),
+                output: Capped::default(),
             }
         })
     }
 }
+
+/// Most notes about skipped lines kept for one stream; the rest are counted in one more.
+const MAX_NOTES: usize = 10;
 
 /// Parses a `go test -json` stream.
 ///
@@ -76,8 +85,13 @@ impl PackageState {
 ///
 /// Lines that are not JSON (build errors printed between events) are kept as output of the
 /// package named by the preceding `# package` header line, else of the last package seen. A
-/// line that starts with `{` but is not a valid event is an error.
-pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
+/// line that stops mid-event (a CI log cut off mid-write) is skipped with a note, as is an
+/// oversize event that cutting its middle out does not leave valid; any other line that starts
+/// with `{` but is not a valid event is an error. Invalid UTF-8 is replaced with U+FFFD.
+///
+/// Memory stays bounded: lines are read one at a time, and a line or a test's output past
+/// 256 KiB keeps its first and last 128 KiB around a cut note.
+pub(crate) fn parse(input: impl BufRead) -> ParseResult {
     let mut packages: HashMap<String, PackageState> = HashMap::new();
     let mut last_package: Option<String> = None;
     let mut header_package: Option<String> = None;
@@ -87,9 +101,34 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestE
         passed: 0,
         failed: 0,
         skipped: 0,
+        notes: Vec::new(),
     };
+    let mut notes = Vec::new();
+    let mut skipped_lines = 0usize;
+    let mut lines = Lines::new(input);
+    let mut number = 0u64;
 
-    for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
+    loop {
+        let raw_line = match lines.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Located::line_column(
+                    number + 1,
+                    1,
+                    format!("cannot read the file: {e}"),
+                ))
+            }
+        };
+        number += 1;
+        let cut = raw_line.cut();
+        let is_json = raw_line.parts().0.trim_ascii_start().starts_with(b"{");
+        let text = if cut > 0 && is_json {
+            Cow::Owned(splice_event(raw_line))
+        } else {
+            raw_line.joined()
+        };
+        let raw_line: &[u8] = &text;
         let line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
         let indent = line.len() - line.trim_ascii_start().len();
         let trimmed = line.trim_ascii();
@@ -103,17 +142,49 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestE
             let target = header_package.clone().or_else(|| last_package.clone());
             if let Some(package) = target {
                 let state = packages.entry(package).or_default();
-                state.output.extend_from_slice(line);
-                state.output.push(b'\n');
+                state.output.push(line);
+                state.output.push(b"\n");
             }
             continue;
         }
 
-        let event: TestEvent = serde_json::from_slice(trimmed).map_err(|e| IngestError {
-            path: path.to_path_buf(),
-            position: format!("{}:{}", index + 1, indent + e.column().max(1)),
-            message: format!("malformed go test -json event: {e}"),
-        })?;
+        let event: TestEvent = match parse_event(trimmed) {
+            Ok(event) => event,
+            Err(e) if cut > 0 || e.is_eof() => {
+                skipped_lines += 1;
+                if notes.len() < MAX_NOTES {
+                    notes.push(if cut > 0 {
+                        // Columns of the cut-down line would mean nothing.
+                        Located::line_column(
+                            number,
+                            1,
+                            format!(
+                                "skipped an event of more than {} that is still not valid with \
+                                 its middle cut out ({e}); kept the rest of the stream",
+                                human_size(cut)
+                            ),
+                        )
+                    } else {
+                        Located::line_column(
+                            number,
+                            (indent + e.column().max(1)) as u64,
+                            format!(
+                                "skipped an event cut off mid-write ({e}), as when a CI job is \
+                                 killed; kept the rest of the stream"
+                            ),
+                        )
+                    });
+                }
+                continue;
+            }
+            Err(e) => {
+                return Err(Located::line_column(
+                    number,
+                    (indent + e.column().max(1)) as u64,
+                    format!("malformed go test -json event: {e}"),
+                ))
+            }
+        };
         header_package = None;
 
         let package = match (&event.package, &event.import_path) {
@@ -128,12 +199,12 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestE
         match (event.action.as_str(), test) {
             ("output" | "build-output", None) => {
                 if let Some(output) = &event.output {
-                    state.output.extend_from_slice(output.as_bytes());
+                    state.output.push(output.as_bytes());
                 }
             }
             ("output", Some(test)) => {
                 if let Some(output) = &event.output {
-                    state.test(test).output.extend_from_slice(output.as_bytes());
+                    state.test(test).output.push(output.as_bytes());
                 }
             }
             ("run" | "pause" | "cont", Some(test)) => {
@@ -151,7 +222,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestE
                 let output = state
                     .running
                     .remove(test)
-                    .map(|t| t.output)
+                    .map(|t| t.output.finish())
                     .unwrap_or_default();
                 state.failed_tests += 1;
                 result.failed += 1;
@@ -174,6 +245,16 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestE
             _ => {}
         }
     }
+    if skipped_lines > notes.len() {
+        notes.push(Located::line_column(
+            number,
+            1,
+            format!(
+                "skipped {} more event(s) cut off or oversize, not noted one by one",
+                skipped_lines - notes.len()
+            ),
+        ));
+    }
 
     // Packages cut off by the end of the stream (a killed CI job): report those whose output
     // shows a timeout or panic.
@@ -185,7 +266,47 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestE
             result.sightings.push(sighting);
         }
     }
-    Ok(result)
+    Ok((result, notes))
+}
+
+/// An event from one line of JSON, its invalid UTF-8 (which test2json never writes, but a
+/// damaged file may hold) replaced.
+fn parse_event(json: &[u8]) -> serde_json::Result<TestEvent> {
+    match std::str::from_utf8(json) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_str(&String::from_utf8_lossy(json)),
+    }
+}
+
+/// An oversize event line with its middle replaced by a cut note, written as JSON string
+/// content: valid when the middle lies inside one string (the `Output` of a huge line), which
+/// is what makes an event huge. The cuts avoid splitting an escape sequence or a UTF-8
+/// character; whether the result is valid is up to the JSON parser.
+fn splice_event(line: &mut Capped) -> Vec<u8> {
+    let cut = line.cut();
+    let (head, tail) = line.parts();
+    // An escape sequence is at most 6 bytes (`\uXXXX`): a position with no backslash in the
+    // 5 bytes before it is not inside one.
+    let clear_of_escape =
+        |bytes: &[u8], at: usize| !bytes[at.saturating_sub(5)..at].contains(&b'\\');
+    let mut head_end = without_partial_char(head);
+    while head_end > 0 && !clear_of_escape(head, head_end) {
+        head_end -= 1;
+    }
+    head_end = without_partial_char(&head[..head_end]);
+    let mut tail_start = 5.min(tail.len());
+    while tail_start < tail.len() && !clear_of_escape(tail, tail_start) {
+        tail_start += 1;
+    }
+    tail_start += partial_char_start(&tail[tail_start..]);
+    let cut = cut + (head.len() - head_end + tail_start) as u64;
+    let mut out = Vec::with_capacity(head_end + tail.len() - tail_start + 40);
+    out.extend_from_slice(&head[..head_end]);
+    out.extend_from_slice(b"\\n");
+    out.extend_from_slice(cut_note(cut).as_bytes());
+    out.extend_from_slice(b"\\n");
+    out.extend_from_slice(&tail[tail_start..]);
+    out
 }
 
 /// The package a `go list`-style import path belongs to: `example.com/p`, or for test builds
@@ -256,10 +377,10 @@ fn package_sighting(
     let mut unfinished: Vec<RunningTest> = state.running.drain().map(|(_, t)| t).collect();
     unfinished.sort_by_key(|t| t.seq);
     let mut output = Vec::new();
-    for test in &unfinished {
-        output.extend_from_slice(&test.output);
+    for mut test in unfinished {
+        test.output.append_to(&mut output);
     }
-    output.extend_from_slice(&state.output);
+    std::mem::take(&mut state.output).append_to(&mut output);
     let lines = split_lines(&output);
     let (outcome, telling) = match classify(&lines) {
         Some((outcome, i)) => (outcome, Some(lines[i])),
@@ -281,10 +402,20 @@ fn package_sighting(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::ingest::IngestError;
+    use bstr::ByteSlice;
+
+    fn parse_bytes(path: &Path, stream: &[u8]) -> Result<ParsedArtifact, IngestError> {
+        crate::ingest::parse_as(Format::GoTestJson, path, stream)
+    }
 
     fn parse_ok(stream: &str) -> ParsedArtifact {
-        parse(Path::new("test.json"), stream.as_bytes()).expect("valid stream")
+        let parsed = parse_bytes(Path::new("test.json"), stream.as_bytes()).expect("valid stream");
+        assert_eq!(parsed.notes, [], "a complete stream");
+        parsed
     }
 
     const MIXED: &str = r#"{"Time":"2021-04-16T03:20:01.101Z","Action":"start","Package":"runtime"}
@@ -516,16 +647,18 @@ mod tests {
         let stream = "{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"TestA\"}\n\
             not json is fine\n\
             {\"Action\":\"output\",\"Package\":\"p\",\"Output\":\"x\\q\"}\n";
-        let err = parse(Path::new("out/test.json"), stream.as_bytes()).expect_err("bad escape");
+        let err =
+            parse_bytes(Path::new("out/test.json"), stream.as_bytes()).expect_err("bad escape");
         assert_eq!(err.position, "3:46", "{err}");
         assert!(err
             .to_string()
             .starts_with("out/test.json:3:46: malformed go test -json event"));
-        // Truncated last line; indentation counts towards the column.
-        let err = parse(Path::new("t"), b"  {\"Action\":\"run\"").expect_err("truncated");
-        assert_eq!(err.position, "1:17", "{err}");
+        // Garbage that is not a cut-off event is an error wherever it is.
+        let err =
+            parse_bytes(Path::new("t"), b"{oops}\n{\"Action\":\"run\"}\n").expect_err("garbage");
+        assert_eq!(err.position, "1:2", "{err}");
         // A JSON object without an action.
-        let err = parse(Path::new("t"), b"{\"Package\":\"p\"}\n").expect_err("no action");
+        let err = parse_bytes(Path::new("t"), b"{\"Package\":\"p\"}\n").expect_err("no action");
         assert!(err.message.contains("Action"), "{err}");
         assert!(err.position.starts_with("1:"));
     }
@@ -534,7 +667,7 @@ mod tests {
     fn empty_and_crlf_streams() {
         let parsed = parse_ok("");
         assert!(parsed.sightings.is_empty());
-        let parsed = parse(
+        let parsed = parse_bytes(
             Path::new("t"),
             b"{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"T\"}\r\n{\"Action\":\"fail\",\"Package\":\"p\",\"Test\":\"T\",\"Elapsed\":1.5}\r\n",
         )
@@ -543,5 +676,124 @@ mod tests {
         assert_eq!(parsed.sightings[0].test, "p.T");
         assert_eq!(parsed.sightings[0].message, "");
         assert_eq!(parsed.sightings[0].signature.text, "fail");
+    }
+
+    /// Events of a package with two tests: one fails, one passes.
+    fn two_tests() -> Vec<String> {
+        [
+            r#"{"Action":"run","Package":"p","Test":"TestA"}"#,
+            r#"{"Action":"output","Package":"p","Test":"TestA","Output":"    a_test.go:3: error: boom\n"}"#,
+            r#"{"Action":"fail","Package":"p","Test":"TestA","Elapsed":1}"#,
+            r#"{"Action":"run","Package":"p","Test":"TestB"}"#,
+            r#"{"Action":"pass","Package":"p","Test":"TestB","Elapsed":1}"#,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
+    #[test]
+    fn cut_off_lines_are_skipped_with_a_note() {
+        // The last line cut mid-write, with or without a final newline or indentation.
+        for end in ["", "\n"] {
+            let mut stream = two_tests().join("\n");
+            stream
+                .push_str("\n  {\"Action\":\"output\",\"Package\":\"p\",\"Test\":\"TestC\",\"Out");
+            stream.push_str(end);
+            let parsed = parse_bytes(Path::new("t.json"), stream.as_bytes()).expect("kept");
+            assert_eq!((parsed.passed, parsed.failed), (1, 1));
+            assert_eq!(parsed.sightings[0].message, "a_test.go:3: error: boom");
+            assert_eq!(parsed.notes.len(), 1);
+            let note = &parsed.notes[0];
+            assert_eq!(note.position, "6:54", "{note}");
+            assert!(
+                note.to_string()
+                    .starts_with("t.json:6:54: skipped an event cut off mid-write"),
+                "{note}"
+            );
+            assert!(note.message.contains("kept the rest"), "{note}");
+        }
+        // A cut line followed by more events (a retried job appended to the log).
+        let mut lines = two_tests();
+        lines.insert(
+            3,
+            r#"{"Action":"output","Package":"p","Test":"TestB","Out"#.to_string(),
+        );
+        let parsed = parse_bytes(Path::new("t"), lines.join("\n").as_bytes()).expect("kept");
+        assert_eq!((parsed.passed, parsed.failed), (1, 1));
+        assert_eq!(parsed.notes.len(), 1);
+        assert!(parsed.notes[0].position.starts_with("4:"));
+        // Many cut lines: a few notes, then a count.
+        let mut lines = two_tests();
+        for _ in 0..25 {
+            lines.push(r#"{"Action":"#.to_string());
+        }
+        let parsed = parse_bytes(Path::new("t"), lines.join("\n").as_bytes()).expect("kept");
+        assert_eq!(parsed.notes.len(), MAX_NOTES + 1);
+        assert!(
+            parsed.notes[MAX_NOTES]
+                .message
+                .contains("skipped 15 more event(s)"),
+            "{:?}",
+            parsed.notes
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_inside_an_event_is_replaced() {
+        let stream = two_tests().join("\n").into_bytes();
+        let at = stream.find("boom").expect("boom");
+        let mut bytes = stream[..at + 2].to_vec();
+        bytes.push(0xff);
+        bytes.extend_from_slice(&stream[at + 2..]);
+        let parsed = parse_bytes(Path::new("t"), &bytes).expect("kept");
+        assert_eq!(parsed.notes, []);
+        assert_eq!((parsed.passed, parsed.failed), (1, 1));
+        assert_eq!(
+            parsed.sightings[0].message,
+            "a_test.go:3: error: bo\u{fffd}om"
+        );
+    }
+
+    #[test]
+    fn oversize_events_are_cut_in_the_middle() {
+        let big = 3 * 1024 * 1024;
+        // A huge output line, with escapes right where the cuts fall.
+        let mut output = String::from("    a_test.go:9: dump ");
+        output.push_str(&"\\u00e9\\\\".repeat(big / 8));
+        output.push_str("end\\n");
+        let mut lines = two_tests();
+        lines.insert(
+            2,
+            format!(r#"{{"Action":"output","Package":"p","Test":"TestA","Output":"{output}"}}"#),
+        );
+        let parsed = parse_bytes(Path::new("t"), lines.join("\n").as_bytes()).expect("kept");
+        assert_eq!(parsed.notes, []);
+        assert_eq!((parsed.passed, parsed.failed), (1, 1));
+        let snippet = &parsed.sightings[0].snippet;
+        let lines: Vec<&str> = snippet.lines().collect();
+        assert!(
+            lines[1].starts_with("    a_test.go:9: dump é\\é\\"),
+            "{snippet:.300}"
+        );
+        assert!(lines[2].starts_with("[... 2.") && lines[2].ends_with(" MiB cut ...]"));
+        // The tail starts after a whole escape sequence.
+        assert!(lines[3].starts_with("\\é\\é"), "{:.40}", lines[3]);
+
+        // A huge event whose middle is not one string: skipped with a note.
+        let mut lines = two_tests();
+        let list = vec!["1"; big / 2].join(",");
+        lines.insert(
+            1,
+            format!(r#"{{"Action":"output","Package":"p","Extra":[{list}]}}"#),
+        );
+        let parsed = parse_bytes(Path::new("t"), lines.join("\n").as_bytes()).expect("kept");
+        assert_eq!((parsed.passed, parsed.failed), (1, 1));
+        assert_eq!(parsed.notes.len(), 1);
+        assert!(
+            parsed.notes[0].message.contains("more than 2."),
+            "{:?}",
+            parsed.notes
+        );
+        assert!(parsed.notes[0].position.starts_with("2:"));
     }
 }

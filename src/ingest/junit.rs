@@ -1,13 +1,20 @@
 //! JUnit XML reports (cargo-nextest, pytest, Maven Surefire, Bazel and the like), read as a
 //! stream of XML events so that a large report never becomes a tree in memory.
 
-use std::path::Path;
+use std::io::BufRead;
 
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 
+use super::limits::Capped;
 use super::snippet::split_lines;
-use super::{first_telling, outcome, Failure, Format, IngestError, ParsedArtifact, Sighting};
+use super::xmlcap::XmlCapper;
+use super::{
+    first_telling, outcome, Failure, Format, Located, ParseResult, ParsedArtifact, Sighting,
+};
+
+/// Deepest nesting of elements read; JUnit reports nest a handful deep.
+const MAX_DEPTH: usize = 1024;
 
 /// The result elements a `<testcase>` may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,10 +92,10 @@ struct ResultElem {
     message: Vec<u8>,
     ty: Vec<u8>,
     time: Option<f64>,
-    text: Vec<u8>,
-    stack: Vec<u8>,
-    out: Vec<u8>,
-    err: Vec<u8>,
+    text: Capped,
+    stack: Capped,
+    out: Capped,
+    err: Capped,
 }
 
 /// A `<testcase>` being read.
@@ -98,11 +105,11 @@ struct Case {
     classname: String,
     time: Option<f64>,
     results: Vec<ResultElem>,
-    out: Vec<u8>,
-    err: Vec<u8>,
+    out: Capped,
+    err: Capped,
 }
 
-/// A failure waiting for the end of its suite, whose output it may need.
+/// A failure before it becomes a sighting.
 #[derive(Debug)]
 struct Pending {
     test: String,
@@ -113,18 +120,26 @@ struct Pending {
     duration_s: Option<f64>,
 }
 
+/// A failure of a suite still being read, in file order.
+#[derive(Debug)]
+enum Queued {
+    /// Complete already.
+    Ready(Sighting),
+    /// A final failure without output of its own, waiting for the suite's.
+    Waiting(Pending),
+}
+
 /// A `<testsuite>` being read.
 #[derive(Debug, Default)]
 struct Suite {
-    out: Vec<u8>,
-    err: Vec<u8>,
-    pending: Vec<Pending>,
+    out: Capped,
+    err: Capped,
+    queued: Vec<Queued>,
 }
 
 /// The state of one report's parse.
-struct Parser<'a> {
-    path: &'a Path,
-    bytes: &'a [u8],
+#[derive(Default)]
+struct Parser {
     /// Open elements, innermost last, with their names (for error messages).
     frames: Vec<(Frame, Vec<u8>)>,
     suites: Vec<Suite>,
@@ -145,73 +160,122 @@ struct Parser<'a> {
 /// suite's `<system-out>`/`<system-err>` (Bazel writes the test log there). Each
 /// `<flakyFailure>`, `<flakyError>`, `<rerunFailure>` and `<rerunError>` is a sighting of its
 /// own with the output nested inside it; it does not change whether the case passed.
-pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
-    let mut parser = Parser {
-        path,
-        bytes,
-        frames: Vec::new(),
-        suites: Vec::new(),
-        case: None,
-        result: None,
-        sightings: Vec::new(),
-        passed: 0,
-        failed: 0,
-        skipped: 0,
-    };
-    parser.run()?;
-    Ok(ParsedArtifact {
-        format: Format::Junit,
-        sightings: parser.sightings,
-        passed: parser.passed,
-        failed: parser.failed,
-        skipped: parser.skipped,
-    })
+///
+/// Memory stays bounded: attribute values are cut at 64 KiB and each output element keeps its
+/// first and last 128 KiB, with a cut note in between. A report that ends early (a CI job
+/// killed mid-write) keeps the test cases that were complete, with a note; any other malformed
+/// XML is an error.
+pub(crate) fn parse(input: impl BufRead) -> ParseResult {
+    let mut parser = Parser::default();
+    let notes = parser.run(input)?;
+    Ok((
+        ParsedArtifact {
+            format: Format::Junit,
+            sightings: parser.sightings,
+            passed: parser.passed,
+            failed: parser.failed,
+            skipped: parser.skipped,
+            notes: Vec::new(),
+        },
+        notes,
+    ))
 }
 
-impl<'a> Parser<'a> {
-    /// Reads every event of the document.
-    fn run(&mut self) -> Result<(), IngestError> {
-        let mut reader = Reader::from_reader(self.bytes);
+/// Whether quick-xml failed only because the document ended: the file was cut off.
+fn is_cut_off(error: &quick_xml::Error) -> bool {
+    matches!(
+        error,
+        quick_xml::Error::Syntax(_)
+            | quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::UnclosedReference)
+    )
+}
+
+impl Parser {
+    /// Reads every event of the document; returns the notes of a cut-off end.
+    fn run(&mut self, input: impl BufRead) -> Result<Vec<Located>, Located> {
+        let mut reader = Reader::from_reader(XmlCapper::new(input));
+        let mut buffer = Vec::new();
         loop {
-            let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-            let event = match reader.read_event() {
+            buffer.clear();
+            let start = reader.buffer_position();
+            let event = match reader.read_event_into(&mut buffer) {
                 Ok(event) => event,
                 Err(e) => {
-                    let at = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
-                    return Err(self.error(at, format!("malformed XML: {e}")));
+                    let capper = reader.get_ref();
+                    let at = capper.original_offset(reader.error_position());
+                    if let Some(failure) = capper.failure() {
+                        let at = capper.read_bytes();
+                        return Err(Located::offset(at, format!("unreadable XML: {failure}")));
+                    }
+                    if capper.at_eof() && is_cut_off(&e) {
+                        return Ok(vec![self.cut_off(capper.read_bytes(), &e.to_string())]);
+                    }
+                    return Err(Located::offset(at, format!("malformed XML: {e}")));
                 }
             };
-            match event {
-                Event::Start(e) => self.open(&e, start)?,
-                Event::Empty(e) => {
-                    self.open(&e, start)?;
+            let opened = match event {
+                Event::Start(e) => self.open(&e),
+                Event::Empty(e) => self.open(&e).map(|()| self.close()),
+                Event::End(_) => {
                     self.close();
+                    Ok(())
                 }
-                Event::End(_) => self.close(),
-                Event::Text(t) => self.text(&t),
-                Event::CData(t) => self.text(&t),
-                Event::GeneralRef(r) => self.text(&resolve_reference(&r)),
+                Event::Text(t) => {
+                    self.text(&t);
+                    Ok(())
+                }
+                Event::CData(t) => {
+                    self.text(&t);
+                    Ok(())
+                }
+                Event::GeneralRef(r) => {
+                    self.text(&resolve_reference(&r));
+                    Ok(())
+                }
                 Event::Eof => break,
-                Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Ok(()),
+            };
+            if let Err(message) = opened {
+                let at = reader.get_ref().original_offset(start);
+                return Err(Located::offset(at, message));
             }
         }
-        if let Some((_, name)) = self.frames.last() {
-            let message = format!(
-                "unexpected end of file: <{}> is not closed",
-                String::from_utf8_lossy(name)
-            );
-            return Err(self.error(self.bytes.len(), message));
+        let Some((_, name)) = self.frames.last() else {
+            return Ok(Vec::new());
+        };
+        let reason = format!("<{}> is not closed", String::from_utf8_lossy(name));
+        Ok(vec![self.cut_off(reader.get_ref().read_bytes(), &reason)])
+    }
+
+    /// Closes what the end of a cut-off file left open, keeping the complete test cases and
+    /// dropping the one cut in two; the note that says so, at `end`.
+    fn cut_off(&mut self, end: u64, reason: &str) -> Located {
+        while let Some((frame, _)) = self.frames.pop() {
+            match frame {
+                Frame::Suite => self.finish_suite(),
+                Frame::Case => self.case = None,
+                Frame::Result => self.result = None,
+                Frame::Text(_) | Frame::Other => {}
+            }
         }
-        Ok(())
+        let complete = self.passed + self.failed + self.skipped;
+        Located::offset(
+            end,
+            format!(
+                "the report ends early ({reason}), as when a CI job is killed mid-write; \
+                 kept the {complete} test case(s) that were complete"
+            ),
+        )
     }
 
-    /// An error at byte `offset`.
-    fn error(&self, offset: usize, message: String) -> IngestError {
-        IngestError::at(self.path, self.bytes, offset, message)
-    }
-
-    /// Handles a start tag (or the start of an empty element) found at byte `start`.
-    fn open(&mut self, e: &BytesStart<'_>, start: usize) -> Result<(), IngestError> {
+    /// Handles a start tag (or the start of an empty element).
+    fn open(&mut self, e: &BytesStart<'_>) -> Result<(), String> {
+        // Each open element costs memory: bound the depth as the reader bounds each tag.
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(format!(
+                "unreadable XML: elements nested more than {MAX_DEPTH} deep"
+            ));
+        }
         let local = e.local_name();
         let name = local.as_ref();
         let frame = if self.result.is_some() {
@@ -226,17 +290,16 @@ impl<'a> Parser<'a> {
             let direct = matches!(self.frames.last(), Some((Frame::Case, _)));
             match (ResultKind::from_name(name), name) {
                 (Some(kind), _) if direct => {
-                    let [message, ty, time] =
-                        self.attributes(e, start, &[b"message", b"type", b"time"])?;
+                    let [message, ty, time] = attributes(e, &[b"message", b"type", b"time"])?;
                     self.result = Some(ResultElem {
                         kind,
                         message: message.unwrap_or_default(),
                         ty: ty.unwrap_or_default(),
                         time: time.as_deref().and_then(parse_seconds),
-                        text: Vec::new(),
-                        stack: Vec::new(),
-                        out: Vec::new(),
-                        err: Vec::new(),
+                        text: Capped::default(),
+                        stack: Capped::default(),
+                        out: Capped::default(),
+                        err: Capped::default(),
                     });
                     Frame::Result
                 }
@@ -252,7 +315,7 @@ impl<'a> Parser<'a> {
                 }
                 b"testcase" => {
                     let [case_name, classname, time] =
-                        self.attributes(e, start, &[b"name", b"classname", b"time"])?;
+                        attributes(e, &[b"name", b"classname", b"time"])?;
                     self.case = Some(Case {
                         name: lossy(case_name.unwrap_or_default()),
                         classname: lossy(classname.unwrap_or_default()),
@@ -305,27 +368,10 @@ impl<'a> Parser<'a> {
             Sink::SuiteErr => self.suites.last_mut().map(|s| &mut s.err),
         };
         if let Some(buffer) = buffer {
-            buffer.extend(data.iter().filter(|&&b| b != 0));
-        }
-    }
-
-    /// The unescaped values of the attributes `wanted` (by local name) of a tag at `start`.
-    fn attributes<const N: usize>(
-        &self,
-        e: &BytesStart<'_>,
-        start: usize,
-        wanted: &[&[u8]; N],
-    ) -> Result<[Option<Vec<u8>>; N], IngestError> {
-        let mut values: [Option<Vec<u8>>; N] = std::array::from_fn(|_| None);
-        for attr in e.attributes() {
-            let attr = attr
-                .map_err(|err| self.error(start, format!("malformed XML: bad attribute: {err}")))?;
-            let key = attr.key.local_name();
-            if let Some(i) = wanted.iter().position(|w| *w == key.as_ref()) {
-                values[i] = Some(unescape_attribute(&attr.value));
+            for piece in data.split(|&b| b == 0) {
+                buffer.push(piece);
             }
         }
-        Ok(values)
     }
 
     /// Counts a finished test case and queues its failures.
@@ -341,54 +387,78 @@ impl<'a> Parser<'a> {
         } else {
             self.passed += 1;
         }
-        for result in &case.results {
+        let case_out = case.out.finish();
+        let case_err = case.err.finish();
+        for result in case.results {
             let Some(outcome) = result.kind.outcome() else {
                 continue;
             };
+            let text = result.text.finish();
+            let stack = result.stack.finish();
+            let out = result.out.finish();
+            let err = result.err.finish();
             let (output, duration_s) = if result.kind.fails_case() {
-                let parts = [
-                    &result.text[..],
-                    &result.stack,
-                    &result.out,
-                    &result.err,
-                    &case.out,
-                    &case.err,
-                ];
+                let parts = [&text[..], &stack, &out, &err, &case_out, &case_err];
                 (join_parts(&parts), case.time)
             } else {
-                let parts = [&result.text[..], &result.stack, &result.out, &result.err];
+                let parts = [&text[..], &stack, &out, &err];
                 (join_parts(&parts), result.time.or(case.time))
             };
             let pending = Pending {
                 test: test.clone(),
                 outcome,
-                message: result.message.clone(),
-                fallback_message: result.ty.clone(),
+                message: result.message,
+                fallback_message: result.ty,
                 output,
                 duration_s,
             };
+            let is_final = matches!(outcome, outcome::FAILURE | outcome::ERROR);
             match self.suites.last_mut() {
-                Some(suite) => suite.pending.push(pending),
+                // Only a final failure without output waits for the suite's output; the rest
+                // become sightings now, so that a suite's failures never pile up in memory.
+                Some(suite) if is_final && pending.output.is_empty() => {
+                    suite.queued.push(Queued::Waiting(pending));
+                }
+                Some(suite) => suite.queued.push(Queued::Ready(finish(pending))),
                 None => self.sightings.push(finish(pending)),
             }
         }
     }
 
-    /// Turns the failures of a finished suite into sightings, lending the suite's output to
-    /// failures that have none of their own.
+    /// Adds the failures of a finished suite to the sightings, lending the suite's output to
+    /// final failures that have none of their own.
     fn finish_suite(&mut self) {
         let Some(suite) = self.suites.pop() else {
             return;
         };
-        let suite_output = join_parts(&[&suite.out[..], &suite.err]);
-        for mut pending in suite.pending {
-            let is_final = matches!(pending.outcome, outcome::FAILURE | outcome::ERROR);
-            if is_final && pending.output.is_empty() {
-                pending.output.clone_from(&suite_output);
-            }
-            self.sightings.push(finish(pending));
+        let suite_output = join_parts(&[&suite.out.finish()[..], &suite.err.finish()]);
+        for queued in suite.queued {
+            let sighting = match queued {
+                Queued::Ready(sighting) => sighting,
+                Queued::Waiting(mut pending) => {
+                    pending.output.clone_from(&suite_output);
+                    finish(pending)
+                }
+            };
+            self.sightings.push(sighting);
         }
     }
+}
+
+/// The unescaped values of the attributes `wanted` (by local name) of a tag.
+fn attributes<const N: usize>(
+    e: &BytesStart<'_>,
+    wanted: &[&[u8]; N],
+) -> Result<[Option<Vec<u8>>; N], String> {
+    let mut values: [Option<Vec<u8>>; N] = std::array::from_fn(|_| None);
+    for attr in e.attributes() {
+        let attr = attr.map_err(|err| format!("malformed XML: bad attribute: {err}"))?;
+        let key = attr.key.local_name();
+        if let Some(i) = wanted.iter().position(|w| *w == key.as_ref()) {
+            values[i] = Some(unescape_attribute(&attr.value));
+        }
+    }
+    Ok(values)
 }
 
 /// The sighting of a queued failure.
@@ -537,14 +607,31 @@ fn unescape_attribute(raw: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::ingest::{IngestError, IngestNote};
+
+    fn parse_bytes(xml: &[u8]) -> Result<ParsedArtifact, IngestError> {
+        crate::ingest::parse_as(Format::Junit, Path::new("report.xml"), xml)
+    }
 
     fn parse_ok(xml: &str) -> ParsedArtifact {
-        parse(Path::new("report.xml"), xml.as_bytes()).expect("valid report")
+        let parsed = parse_bytes(xml.as_bytes()).expect("valid report");
+        assert_eq!(parsed.notes, [], "a complete report");
+        parsed
     }
 
     fn parse_err(xml: &str) -> IngestError {
-        parse(Path::new("report.xml"), xml.as_bytes()).expect_err("malformed report")
+        parse_bytes(xml.as_bytes()).expect_err("malformed report")
+    }
+
+    /// A report that ends early: what was kept and the one note.
+    fn parse_cut(xml: &str) -> (ParsedArtifact, IngestNote) {
+        let mut parsed = parse_bytes(xml.as_bytes()).expect("a cut-off report is kept");
+        assert_eq!(parsed.notes.len(), 1, "{:?}", parsed.notes);
+        let note = parsed.notes.remove(0);
+        (parsed, note)
     }
 
     const NEXTEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -932,16 +1019,124 @@ Expected equality of these values:
                 .starts_with("report.xml:4:24: malformed XML"),
             "{err}"
         );
-        // Truncated file.
-        let err = parse_err("<testsuites>\n<testsuite name=\"a\">\n<testcase name=\"x\">");
-        assert_eq!(err.position, "3:20", "{err}");
-        assert!(err.message.contains("testcase"), "{err}");
         // Bad attribute: reported at its tag.
         let err = parse_err("<testsuites>\n  <testcase name=\"x\" name=\"y\"/>\n</testsuites>");
         assert_eq!(err.position, "2:3", "{err}");
-        // Unterminated tag.
-        let err = parse_err("<testsuites>\n<testcase name=\"x\"");
-        assert!(err.position.starts_with("2:"), "{err}");
+        // An oversize tag (after its values are cut): refused, not read whole.
+        let mut xml = b"<testsuites>\n<testcase".to_vec();
+        for i in 0..100 {
+            xml.extend_from_slice(format!(" a{i}=\"{}\"", "v".repeat(64 * 1024)).as_bytes());
+        }
+        let err = parse_bytes(&xml).expect_err("too long");
+        assert!(err.message.contains("tag longer than"), "{err}");
+        // So is absurd nesting.
+        let err = parse_err(&"<a>".repeat(MAX_DEPTH + 1));
+        assert!(err.message.contains("nested more than 1024 deep"), "{err}");
+        assert_eq!(err.position, format!("1:{}", 3 * MAX_DEPTH + 1));
+    }
+
+    #[test]
+    fn cut_off_reports_keep_their_complete_cases() {
+        let head = "<testsuites>\n<testsuite name=\"s\">\n<testcase name=\"ok\"/>\n\
+            <testcase name=\"bad\"><failure message=\"boom\">x.go:1: boom</failure></testcase>\n";
+        // Cut inside a test case, inside a tag, inside a value, inside text, inside a
+        // reference, inside CDATA, inside a comment, or between elements.
+        let tails = [
+            "<testcase name=\"cut\"><failure>half",
+            "<testcase name=\"cut\"><fail",
+            "<testcase name=\"cut",
+            "<testcase name=\"cut\"><failure>a &am",
+            "<testcase name=\"cut\"><system-out><![CDATA[lo",
+            "<!-- a comm",
+            "</testsuite",
+            "",
+        ];
+        for tail in tails {
+            let xml = format!("{head}{tail}");
+            let (parsed, note) = parse_cut(&xml);
+            assert_eq!(
+                (parsed.passed, parsed.failed, parsed.skipped),
+                (1, 1, 0),
+                "{tail}"
+            );
+            assert_eq!(parsed.sightings.len(), 1);
+            assert_eq!(parsed.sightings[0].test, "bad");
+            assert_eq!(parsed.sightings[0].message, "boom");
+            let line = xml.matches('\n').count() + 1;
+            let column = xml.len() - xml.rfind('\n').map_or(0, |i| i + 1) + 1;
+            assert_eq!(note.position, format!("{line}:{column}"), "{tail}");
+            assert!(
+                note.message.contains("ends early")
+                    && note.message.contains("kept the 2 test case(s)"),
+                "{note}"
+            );
+        }
+        // The suite output read before the cut is still lent to failures without output.
+        let (parsed, note) = parse_cut(
+            "<testsuite><testcase name=\"a\"><error/></testcase><system-out>log line 1\nlog l",
+        );
+        assert_eq!(parsed.sightings[0].snippet, "log line 1\nlog l");
+        assert!(
+            note.message.contains("<system-out> is not closed"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn long_text_anywhere_is_read() {
+        // Split into pieces by the reader wherever it is: before the root, between elements,
+        // after the root.
+        let space = " \n".repeat(100 * 1024);
+        let xml = format!(
+            "<?xml version=\"1.0\"?>{space}<testsuites>{space}<testsuite>{space}\
+             <testcase name=\"a\"><failure>x</failure></testcase>{space}</testsuite>\
+             </testsuites>{space}"
+        );
+        let parsed = parse_ok(&xml);
+        assert_eq!(parsed.failed, 1);
+        assert_eq!(parsed.sightings[0].snippet, "x");
+    }
+
+    #[test]
+    fn oversize_fields_are_cut_with_a_note() {
+        let big = 3 * 1024 * 1024;
+        let mut xml = String::from("<testsuite><testcase name=\"t\"><failure message=\"");
+        xml.push_str(&"M".repeat(big));
+        xml.push_str("\">panic: boom\n");
+        xml.push_str(&"o".repeat(big));
+        xml.push_str("\nlast words</failure><system-out><![CDATA[");
+        // Many small sections add up like one big one.
+        for _ in 0..(big / 1000) {
+            xml.push_str(&"c".repeat(999));
+            xml.push_str("\n]]><![CDATA[");
+        }
+        xml.push_str("end of out]]></system-out></testcase></testsuite>");
+        let parsed = parse_ok(&xml);
+        let s = &parsed.sightings[0];
+        assert!(s.message.starts_with("MMM"), "{}", s.message);
+        // Cut by the reader at 64 KiB, then clipped like any message.
+        assert!(
+            s.message.ends_with("M…[... 2.9 MiB cut ...]"),
+            "{}",
+            s.message
+        );
+        assert!(s.message.len() <= 1024);
+        assert_eq!(s.signature.text, "fail: panic: boom");
+        // The failure text and the output each keep their start and end around a note.
+        let notes: Vec<&str> = s
+            .snippet
+            .lines()
+            .filter(|l| l.ends_with(" cut ...]"))
+            .collect();
+        assert_eq!(
+            notes,
+            ["[... 2.8 MiB cut ...]", "[... 2.7 MiB cut ...]"],
+            "{}",
+            s.snippet
+        );
+        assert!(s.snippet.contains("panic: boom"));
+        assert!(s.snippet.contains("last words"));
+        assert!(s.snippet.ends_with("end of out"), "{}", s.snippet);
     }
 
     #[test]
@@ -957,7 +1152,7 @@ Expected equality of these values:
     fn invalid_utf8_in_output_is_replaced() {
         let mut xml = b"<testsuite><testcase name=\"a\"><failure>panic: bad \xff\xfe bytes</failure></testcase></testsuite>".to_vec();
         xml.extend_from_slice(b"\n");
-        let parsed = parse(Path::new("r.xml"), &xml).expect("bytes are kept as-is");
+        let parsed = parse_bytes(&xml).expect("bytes are kept as-is");
         assert_eq!(
             parsed.sightings[0].snippet,
             "panic: bad \u{fffd}\u{fffd} bytes"

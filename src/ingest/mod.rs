@@ -1,19 +1,26 @@
 //! Parsers of CI artifacts (JUnit XML, `go test -json` streams, plain logs): each file becomes
 //! the failure sightings it records, with snippets and signatures, ready for the history store.
-//! Parsing is pure: callers read the files and store the results.
+//! Parsing is pure: callers store the results.
+//!
+//! Files are read as streams ([`Artifact`]) and every field is capped (see `limits`), so that
+//! memory stays bounded whatever the size of a file or of one line in it. What a cut-off file
+//! still holds is kept, with a note saying what was lost.
 
 pub mod date;
 mod gotest;
 mod junit;
 mod layout;
+mod limits;
 mod plainlog;
 mod snippet;
+mod xmlcap;
 
-use std::io;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::analysis::signature::{is_telling_line, signature_for};
 
@@ -54,6 +61,9 @@ const SIGNATURE_TAIL_LINES: usize = 20;
 /// How much of a file [`detect_format`] looks at.
 const SNIFF_BYTES: usize = 64 * 1024;
 
+/// Size of the buffer files are read through.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Kinds of artifact that [`parse`] understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,6 +101,9 @@ pub struct ParsedArtifact {
     pub failed: u64,
     /// Tests that were skipped.
     pub skipped: u64,
+    /// What the parse had to leave out, such as the cut-off end of a file whose CI job was
+    /// killed mid-write. The rest of the file is in the counts and sightings.
+    pub notes: Vec<IngestNote>,
 }
 
 /// An artifact that could not be parsed: malformed XML, or a malformed JSON line in a
@@ -106,26 +119,78 @@ pub struct IngestError {
     pub message: String,
 }
 
-impl IngestError {
-    /// An error at byte `offset` of `bytes`.
-    pub(crate) fn at(path: &Path, bytes: &[u8], offset: usize, message: String) -> Self {
-        IngestError {
-            path: path.to_path_buf(),
-            position: line_column(bytes, offset),
+/// Something a parse left out of an artifact it otherwise read, such as a line cut off
+/// mid-write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}:{position}: {message}", path.display())]
+pub struct IngestNote {
+    /// The artifact.
+    pub path: PathBuf,
+    /// `line:column`, both 1-based, the column counted in bytes.
+    pub position: String,
+    /// What was left out, and why.
+    pub message: String,
+}
+
+/// Where in an artifact a parser found something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// A byte offset, turned into a line and column by reading the artifact again.
+    Offset(u64),
+    /// A 1-based line and column.
+    LineColumn(u64, u64),
+}
+
+/// A parser's error or note, before it is tied to a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Located {
+    pub at: At,
+    pub message: String,
+}
+
+impl Located {
+    /// A message at byte `offset`.
+    pub fn offset(offset: u64, message: String) -> Self {
+        Located {
+            at: At::Offset(offset),
+            message,
+        }
+    }
+
+    /// A message at `line:column`.
+    pub fn line_column(line: u64, column: u64, message: String) -> Self {
+        Located {
+            at: At::LineColumn(line, column),
             message,
         }
     }
 }
 
-/// `line:column` (1-based, column in bytes) of byte `offset` in `bytes`.
-pub(crate) fn line_column(bytes: &[u8], offset: usize) -> String {
-    let before = &bytes[..offset.min(bytes.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    format!("{line}:{}", before.len() - line_start + 1)
+/// What a parser returns: the artifact and the notes it left, or the error that stopped it.
+pub(crate) type ParseResult = Result<(ParsedArtifact, Vec<Located>), Located>;
+
+/// `line:column` (1-based, column in bytes) of byte `offset` of a stream; a stream that ends
+/// or fails to read before it gives the position where it did.
+fn line_column_in(mut input: impl Read, offset: u64) -> String {
+    let (mut line, mut line_start, mut position) = (1u64, 0u64, 0u64);
+    let mut buffer = vec![0; READ_BUFFER_BYTES];
+    while position < offset {
+        let wanted = usize::try_from(offset - position)
+            .unwrap_or(usize::MAX)
+            .min(buffer.len());
+        let read = match input.read(&mut buffer[..wanted]) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        for (i, &b) in buffer[..read].iter().enumerate() {
+            if b == b'\n' {
+                line += 1;
+                line_start = position + i as u64 + 1;
+            }
+        }
+        position += read as u64;
+    }
+    format!("{line}:{}", position - line_start + 1)
 }
 
 /// Guesses the format of an artifact, by content first: XML whose first 64 KiB contain a
@@ -173,25 +238,139 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     bstr::ByteSlice::find(haystack, needle).is_some()
 }
 
-/// Parses an artifact in the format [`detect_format`] guesses. `path` is only used for that
-/// guess and in errors; the caller reads the file.
+/// Parses an artifact held in memory, in the format [`detect_format`] guesses. `path` is only
+/// used for that guess and in errors and notes. [`Artifact`] reads a file in bounded memory.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
     parse_as(detect_format(path, bytes), path, bytes)
 }
 
-/// Parses an artifact in the given format. Plain logs never fail to parse.
+/// Parses an artifact held in memory in the given format. Plain logs never fail to parse.
 pub fn parse_as(format: Format, path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
-    match format {
-        Format::Junit => junit::parse(path, bytes),
-        Format::GoTestJson => gotest::parse(path, bytes),
-        Format::PlainLog => Ok(plainlog::parse(bytes)),
-    }
+    parse_source(format, path, Source::Bytes(bytes))
 }
 
 /// Hash of an artifact's bytes (XXH3-128, 32 lowercase hex digits), so that re-ingesting a file
 /// can be recognised.
 pub fn content_hash(bytes: &[u8]) -> String {
     format!("{:032x}", xxh3_128(bytes))
+}
+
+/// An artifact file, read as a stream so that its size does not matter: [`Artifact::open`]
+/// reads it once for its hash and format, [`Artifact::parse`] once more to parse it.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    path: PathBuf,
+    hash: String,
+    format: Format,
+}
+
+impl Artifact {
+    /// Reads the file at `path` for its [`content_hash`] and its format ([`detect_format`]).
+    pub fn open(path: &Path) -> io::Result<Artifact> {
+        let mut file = File::open(path)?;
+        let mut hasher = Xxh3::new();
+        let mut head = Vec::new();
+        let mut buffer = vec![0; READ_BUFFER_BYTES];
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buffer[..read]);
+            let wanted = SNIFF_BYTES.saturating_sub(head.len()).min(read);
+            head.extend_from_slice(&buffer[..wanted]);
+        }
+        Ok(Artifact {
+            path: path.to_path_buf(),
+            hash: format!("{:032x}", hasher.digest128()),
+            format: detect_format(path, &head),
+        })
+    }
+
+    /// The [`content_hash`] of the file.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The format it will be parsed as.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses the file, reading it again (a file changed since [`Artifact::open`] is parsed
+    /// as it is now).
+    pub fn parse(&self) -> Result<ParsedArtifact, IngestError> {
+        parse_source(self.format, &self.path, Source::File(&self.path))
+    }
+}
+
+/// Where an artifact's bytes are.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+impl Source<'_> {
+    /// A fresh stream of the bytes.
+    fn open(&self) -> io::Result<Box<dyn BufRead + '_>> {
+        Ok(match *self {
+            Source::Bytes(bytes) => Box::new(bytes),
+            Source::File(path) => Box::new(BufReader::with_capacity(
+                READ_BUFFER_BYTES,
+                File::open(path)?,
+            )),
+        })
+    }
+
+    /// `line:column` of a position.
+    fn position(&self, at: At) -> String {
+        match at {
+            At::LineColumn(line, column) => format!("{line}:{column}"),
+            At::Offset(offset) => match self.open() {
+                Ok(input) => line_column_in(input, offset),
+                Err(_) => format!("byte {offset}"),
+            },
+        }
+    }
+}
+
+/// Parses an artifact from `source`, tying errors and notes to `path`.
+fn parse_source(
+    format: Format,
+    path: &Path,
+    source: Source<'_>,
+) -> Result<ParsedArtifact, IngestError> {
+    let input = source.open().map_err(|e| IngestError {
+        path: path.to_path_buf(),
+        position: "1:1".to_string(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    let result = match format {
+        Format::Junit => junit::parse(input),
+        Format::GoTestJson => gotest::parse(input),
+        Format::PlainLog => plainlog::parse_stream(input),
+    };
+    match result {
+        Ok((mut parsed, notes)) => {
+            parsed.notes = notes
+                .into_iter()
+                .map(|note| IngestNote {
+                    path: path.to_path_buf(),
+                    position: source.position(note.at),
+                    message: note.message,
+                })
+                .collect();
+            Ok(parsed)
+        }
+        Err(error) => Err(IngestError {
+            path: path.to_path_buf(),
+            position: source.position(error.at),
+            message: error.message,
+        }),
+    }
 }
 
 /// The files to ingest for the given paths: files are taken as given (in the given order),
@@ -253,18 +432,26 @@ pub(crate) fn first_telling<'a>(lines: &[&'a [u8]]) -> Option<&'a [u8]> {
 }
 
 /// `text` as a message: lossy UTF-8 without NUL bytes, trimmed, at most 1 KiB (cut at a
-/// character boundary and ended with `…`).
+/// character boundary and ended with `…`). A cut note ending `text` (an oversize field cut at
+/// ingest) stays at the end.
 pub(crate) fn clip_message(text: &[u8]) -> String {
     let decoded = String::from_utf8_lossy(text).replace('\0', "");
-    let mut message = decoded.trim().to_string();
-    if message.len() > MAX_MESSAGE_BYTES {
-        let mut cut = MAX_MESSAGE_BYTES - '…'.len_utf8();
+    let trimmed = decoded.trim();
+    let (body, note) = match limits::trailing_cut_note(trimmed) {
+        Some(start) => trimmed.split_at(start),
+        None => (trimmed, ""),
+    };
+    let budget = MAX_MESSAGE_BYTES - note.len();
+    let mut message = body.to_string();
+    if message.len() > budget {
+        let mut cut = budget - '…'.len_utf8();
         while !message.is_char_boundary(cut) {
             cut -= 1;
         }
         message.truncate(cut);
         message.push('…');
     }
+    message.push_str(note);
     message
 }
 
@@ -393,12 +580,12 @@ mod tests {
 
     #[test]
     fn line_column_counts_bytes_from_one() {
-        let text = b"ab\ncd\n\nx";
-        assert_eq!(line_column(text, 0), "1:1");
-        assert_eq!(line_column(text, 2), "1:3");
-        assert_eq!(line_column(text, 3), "2:1");
-        assert_eq!(line_column(text, 7), "4:1");
-        assert_eq!(line_column(text, 100), "4:2");
+        let text = &b"ab\ncd\n\nx"[..];
+        assert_eq!(line_column_in(text, 0), "1:1");
+        assert_eq!(line_column_in(text, 2), "1:3");
+        assert_eq!(line_column_in(text, 3), "2:1");
+        assert_eq!(line_column_in(text, 7), "4:1");
+        assert_eq!(line_column_in(text, 100), "4:2");
     }
 
     #[test]
@@ -418,6 +605,39 @@ mod tests {
         let clipped = clip_message(long.as_bytes());
         assert!(clipped.len() <= 1024);
         assert!(clipped.ends_with('…'));
+        // The note of a field cut at ingest survives clipping.
+        let cut = format!("{}{}", "a".repeat(5000), limits::cut_note(99 << 20));
+        let clipped = clip_message(cut.as_bytes());
+        assert!(clipped.len() <= 1024);
+        assert!(clipped.ends_with("a…[... 99.0 MiB cut ...]"), "{clipped}");
+        assert_eq!(
+            clip_message(b"short[... 10 B cut ...]"),
+            "short[... 10 B cut ...]"
+        );
+    }
+
+    #[test]
+    fn artifacts_are_hashed_and_sniffed_as_streams() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("events");
+        let mut bytes = b"{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"T\"}\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 3 * READ_BUFFER_BYTES + 17));
+        std::fs::write(&path, &bytes).expect("write");
+        let artifact = Artifact::open(&path).expect("open");
+        assert_eq!(artifact.hash(), content_hash(&bytes));
+        assert_eq!(artifact.format(), Format::GoTestJson);
+        let parsed = artifact.parse().expect("parse");
+        assert_eq!(parsed.format, Format::GoTestJson);
+        assert!(Artifact::open(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn positions_of_streams() {
+        assert_eq!(line_column_in(&b"ab\ncd"[..], 4), "2:2");
+        // Past the end: the end.
+        assert_eq!(line_column_in(&b"ab\n"[..], 40), "2:1");
+        assert_eq!(Source::Bytes(b"a\nb").position(At::Offset(2)), "2:1");
+        assert_eq!(Source::Bytes(b"").position(At::LineColumn(7, 3)), "7:3");
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! whole log when it only shows that something failed.
 
 use std::collections::HashSet;
+use std::io::BufRead;
 use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
 use super::gotest::{classify, go_telling};
+use super::limits::Lines;
 use super::snippet::split_lines;
-use super::{first_telling, outcome, Failure, Format, ParsedArtifact, Sighting};
+use super::{
+    first_telling, outcome, Failure, Format, Located, ParseResult, ParsedArtifact, Sighting,
+};
 
 /// Compiles one of this module's constant patterns.
 fn regex(pattern: &str) -> Regex {
@@ -43,6 +47,33 @@ static PYTEST_SECTION: LazyLock<Regex> = LazyLock::new(|| regex(r"^_{3,} (.+?) _
 
 /// pytest's part headers (`==== FAILURES ====`, `==== short test summary info ====`).
 static PYTEST_PART: LazyLock<Regex> = LazyLock::new(|| regex(r"^={3,}.*={3,}\s*$"));
+
+/// Parses a plain log read as a stream: each line past 256 KiB keeps its first and last
+/// 128 KiB around a cut note on a line of its own, so that one huge line costs no more memory
+/// than a short one. The rest is as [`parse`].
+pub(crate) fn parse_stream(input: impl BufRead) -> ParseResult {
+    let mut bytes = Vec::new();
+    let mut lines = Lines::new(input);
+    let mut number = 0u64;
+    loop {
+        match lines.next_line() {
+            Ok(Some(line)) => {
+                number += 1;
+                line.append_to(&mut bytes);
+                bytes.push(b'\n');
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Located::line_column(
+                    number + 1,
+                    1,
+                    format!("cannot read the file: {e}"),
+                ))
+            }
+        }
+    }
+    Ok((parse(&bytes), Vec::new()))
+}
 
 /// A failure found in the log, with the index of the line that reported it (for ordering).
 struct Found {
@@ -99,6 +130,7 @@ pub(crate) fn parse(bytes: &[u8]) -> ParsedArtifact {
         sightings,
         passed,
         skipped,
+        notes: Vec::new(),
     }
 }
 

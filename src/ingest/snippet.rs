@@ -3,6 +3,8 @@
 
 use crate::analysis::signature::is_telling_line;
 
+use super::limits::is_cut_note;
+
 /// Lines kept from the start of the output.
 const HEAD_LINES: usize = 10;
 
@@ -48,8 +50,9 @@ fn marker(dropped: usize) -> String {
 
 /// The essentials of a (possibly huge) failure output, as watchflakes keeps them: the first 10
 /// lines, the last 10 lines and the 10 lines on either side of the first telling line
-/// ([`is_telling_line`]), in output order and each at most once. Each run of omitted lines is
-/// replaced by one `[... N lines ...]` line.
+/// ([`is_telling_line`]), in output order and each at most once, plus any cut note left where
+/// ingest cut an oversize field. Each run of omitted lines is replaced by one
+/// `[... N lines ...]` line.
 ///
 /// Lines are joined with `\n` (no trailing newline; a trailing `\r` is dropped from each line),
 /// lines over 500 bytes are cut and end with `…`, invalid UTF-8 is replaced with U+FFFD and NUL
@@ -74,6 +77,10 @@ pub(crate) fn snippet_of_lines(lines: &[&[u8]]) -> String {
         for flag in &mut keep[start..end] {
             *flag = true;
         }
+    }
+    // Where ingest cut an oversize field must show, wherever it is.
+    for (flag, line) in keep.iter_mut().zip(lines) {
+        *flag |= is_cut_note(line);
     }
 
     let mut out: Vec<String> = Vec::new();
@@ -181,6 +188,16 @@ mod tests {
         let out = snippet(text.as_bytes());
         assert!(out.contains("panic: first"));
         assert!(!out.contains("panic: second"));
+    }
+
+    #[test]
+    fn cut_notes_are_always_kept() {
+        let text = numbered(100, None).replace("line 50\n", "[... 3.2 MiB cut ...]\n");
+        let out = snippet(text.as_bytes());
+        assert!(
+            out.contains("[... 40 lines ...]\n[... 3.2 MiB cut ...]\n[... 39 lines ...]"),
+            "{out}"
+        );
     }
 
     #[test]

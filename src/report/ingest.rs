@@ -36,6 +36,12 @@ pub fn unparsable(error: &impl Display) -> String {
     escape_line(error.to_string().as_bytes(), ERROR_CHARS)
 }
 
+/// What a parse had to leave out of a file it otherwise read (a line cut off mid-write),
+/// escaped and bounded because it quotes the file's content.
+pub fn note(note: &impl Display) -> String {
+    escape_line(note.to_string().as_bytes(), ERROR_CHARS)
+}
+
 /// The line printed (to stderr) as a file is skipped, for a message from [`unparsable`].
 pub fn skipped(message: &str) -> String {
     format!("flakehunt: skipped {message}")
