@@ -4,11 +4,11 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config;
 use crate::delay::inject;
 use crate::real::Real;
 use crate::schedule::{derive_identity, Point, ThreadState, FOREIGN_SALT, MAIN_IDENTITY};
 use crate::stats;
+use crate::{config, raw};
 
 /// Threads that got their state without passing through `pthread_create`.
 static FOREIGN_THREADS: AtomicU64 = AtomicU64::new(0);
@@ -51,8 +51,8 @@ pub(crate) fn foreign_identity() -> u64 {
 /// A state for a thread whose creation this library did not see (the main thread, threads
 /// created before the configuration was loaded, threads started by raw `clone`).
 fn unseen_thread_state() -> ThreadState {
-    // SAFETY: gettid and getpid have no preconditions.
-    let is_main = unsafe { libc::syscall(libc::SYS_gettid) == libc::c_long::from(libc::getpid()) };
+    // SAFETY: getpid has no preconditions.
+    let is_main = raw::gettid() == libc::c_long::from(unsafe { libc::getpid() });
     let identity = if is_main {
         MAIN_IDENTITY
     } else {
@@ -102,14 +102,37 @@ pub(crate) fn noise(point: Point, first: bool) {
     }
 }
 
-/// Run an intercepted call: noise before it (and after it when `after` is set) if this is the
-/// thread's outermost exported call, `call` with the real function, or `fallback` when the
-/// real function cannot be found now.
+/// Where an intercepted call gets its noise points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Around {
+    /// Before the call: the other threads may overtake it.
+    Before,
+    /// After the call: what it woke up or gave way to may run first.
+    After,
+    /// Both.
+    BeforeAndAfter,
+}
+
+impl Around {
+    /// Whether there is a noise point before the call.
+    fn before(self) -> bool {
+        matches!(self, Around::Before | Around::BeforeAndAfter)
+    }
+
+    /// Whether there is a noise point after the call.
+    fn after(self) -> bool {
+        matches!(self, Around::After | Around::BeforeAndAfter)
+    }
+}
+
+/// Run an intercepted call: noise at the points `around` names if this is the thread's
+/// outermost exported call, `call` with the real function, or `fallback` when the real
+/// function cannot be found now.
 #[inline(always)]
 pub(crate) fn intercept<F: Copy, R>(
     real: &Real<F>,
     point: Point,
-    after: bool,
+    around: Around,
     call: impl FnOnce(F) -> R,
     fallback: impl FnOnce() -> R,
 ) -> R {
@@ -120,13 +143,14 @@ pub(crate) fn intercept<F: Copy, R>(
         }
         return fallback();
     };
-    if outer {
+    if outer && around.before() {
         noise(point, true);
     }
     let result = call(function);
     if outer {
-        if after {
-            noise(point, false);
+        if around.after() {
+            // The first point of the call counts it.
+            noise(point, !around.before());
         }
         leave();
     }

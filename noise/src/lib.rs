@@ -2,8 +2,8 @@
 //!
 //! Races hide because the operating system schedules threads in nearly the same order run after
 //! run. This library, loaded into a program with `LD_PRELOAD`, shakes that order: at the
-//! synchronisation and I/O points listed below it sometimes yields the CPU or sleeps for a few
-//! microseconds before (and for some points also after) handing the call to the C library.
+//! synchronisation, sleep and I/O points listed below it sometimes yields the CPU or sleeps for a
+//! few microseconds before or after (for some points both) handing the call to the C library.
 //!
 //! # Where noise goes
 //!
@@ -17,10 +17,21 @@
 //! | `pthread_mutex_lock`, `pthread_mutex_trylock`, `pthread_mutex_unlock` | before and after |
 //! | `pthread_cond_signal`, `pthread_cond_broadcast` | before and after |
 //! | `sigaction`, `signal`, `sigprocmask`, `pthread_sigmask` | before |
+//! | `syscall` for `SYS_futex` waits and PI locks, and `SYS_futex_waitv` | before |
+//! | `syscall` for `SYS_futex` wakes, requeues, PI unlocks and PI trylocks | before and after |
+//! | `sched_yield` | before |
+//! | `nanosleep`, `clock_nanosleep` | after |
 //! | `read`, `write` | before, with a quarter of the probability |
 //!
 //! `read` and `write` get less noise because most of them go to regular files, where ordering
 //! rarely matters; telling pipes and sockets apart would cost an `fstat` per call.
+//!
+//! `syscall` is how Rust's `std::sync` (mutexes, condition variables, `Once`, thread parking and
+//! so channels) and libstdc++'s atomic waits block and wake: they call the C library's
+//! `syscall(SYS_futex, ...)`. Every other system call number, and other futex operations, pass
+//! through unchanged and uncounted. `syscall` is exported on x86-64 and AArch64 only, where its
+//! variadic arguments travel like named ones. Sleeps get their noise after the call so that
+//! absolute sleeps (`TIMER_ABSTIME`) come out longer too.
 //!
 //! # How much
 //!
@@ -31,8 +42,8 @@
 //! | `FLAKEHUNT_SEED` | seed of every decision (decimal or `0x` hex) | from pid and time |
 //! | `FLAKEHUNT_NOISE_STATS` | file to which each process appends a statistics line | unset |
 //!
-//! Noise is either `sched_yield()` or a `nanosleep` of a uniformly random 1 to
-//! `FLAKEHUNT_NOISE_MAX_US` microseconds, each half of the time.
+//! Noise is either a yield (`sched_yield`) or a sleep (`clock_nanosleep`) of a uniformly random
+//! 1 to `FLAKEHUNT_NOISE_MAX_US` microseconds, each half of the time.
 //!
 //! # PCT flavour
 //!
@@ -66,9 +77,11 @@
 //! - Go programs: the Go runtime makes raw system calls and schedules goroutines itself, never
 //!   through these C library functions (only cgo calls into C code would be seen).
 //! - Setuid and setgid programs: the loader ignores `LD_PRELOAD` for them (secure mode).
-//! - Calls that do not go through the exported names: the C library's internal calls, programs
-//!   calling the `__`-prefixed aliases (`__pthread_mutex_lock`, `__read`, ...), raw `syscall`s,
-//!   and code using futexes or atomics directly (Rust's `std::sync`, for example).
+//! - Calls that do not go through the exported names: the C library's internal calls (its own
+//!   futex waits inside `pthread_*`, and `sleep` and `usleep`, which do not call `nanosleep`),
+//!   programs calling the `__`-prefixed aliases (`__pthread_mutex_lock`, `__read`, ...), system
+//!   calls made without the C library's `syscall` function (inline `syscall` instructions), and
+//!   atomics that never block (a spin loop, an uncontended `std::sync::Mutex`).
 //! - Programs that reset `LD_PRELOAD` or close inherited file descriptors before starting
 //!   children, when the library's path names such a descriptor.
 //!
@@ -79,11 +92,14 @@
 //! Calls made while it is set (by the dynamic loader during a lookup, by a signal handler that
 //! interrupts the library, or by the C library itself) go straight to the real function without
 //! noise. A lookup that re-enters lookups more than once gives up, and the call falls back:
-//! `read`, `write`, `sigprocmask` and `pthread_sigmask` become direct system calls, `sigaction`
-//! and `signal` go to the C library's `__sigaction` (with the GNU C library), and the thread
-//! functions return an error code (`EAGAIN`, `EBUSY`, `EPERM` or `EINVAL`). The noise path never
-//! allocates, never panics and preserves `errno`. The functions use the `C-unwind` ABI so that
-//! thread cancellation and `pthread_exit` can unwind through them.
+//! `read`, `write`, `sigprocmask`, `pthread_sigmask`, `syscall`, `sched_yield`, `nanosleep` and
+//! `clock_nanosleep` become direct system calls, `sigaction` and `signal` go to the C library's
+//! `__sigaction` (with the GNU C library), and the thread functions return an error code
+//! (`EAGAIN`, `EBUSY`, `EPERM` or `EINVAL`). The noise path never allocates, never panics and
+//! never blocks on a lock; its yields and sleeps are direct system calls, so it never re-enters
+//! this library (through `syscall`, `sched_yield` or `nanosleep`) and leaves `errno` alone. The
+//! functions use the `C-unwind` ABI so that thread cancellation and `pthread_exit` can unwind
+//! through them.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -92,6 +108,7 @@ mod delay;
 mod hook;
 pub mod interpose;
 mod lifecycle;
+mod raw;
 mod real;
 mod schedule;
 mod stats;

@@ -1,14 +1,14 @@
 //! The C library functions behind the interposed ones: their C types, and where they are,
 //! found with `dlsym(RTLD_NEXT, ...)` on first use and cached in atomics.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, c_long, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libc::{
-    pthread_attr_t, pthread_cond_t, pthread_mutex_t, pthread_t, sighandler_t, sigset_t, size_t,
-    ssize_t, timespec,
+    clockid_t, pthread_attr_t, pthread_cond_t, pthread_mutex_t, pthread_t, sighandler_t, sigset_t,
+    size_t, ssize_t, timespec,
 };
 
 use crate::hook::{enter, leave, LOOKUP_DEPTH};
@@ -149,6 +149,12 @@ pub(crate) type SigmaskFn =
     unsafe extern "C-unwind" fn(c_int, *const sigset_t, *mut sigset_t) -> c_int;
 pub(crate) type ReadFn = unsafe extern "C-unwind" fn(c_int, *mut c_void, size_t) -> ssize_t;
 pub(crate) type WriteFn = unsafe extern "C-unwind" fn(c_int, *const c_void, size_t) -> ssize_t;
+/// The C library's `syscall`, variadic in C; it never unwinds (it is no cancellation point).
+pub(crate) type SyscallFn = unsafe extern "C" fn(c_long, ...) -> c_long;
+pub(crate) type YieldFn = unsafe extern "C-unwind" fn() -> c_int;
+pub(crate) type NanosleepFn = unsafe extern "C-unwind" fn(*const timespec, *mut timespec) -> c_int;
+pub(crate) type ClockNanosleepFn =
+    unsafe extern "C-unwind" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int;
 
 /// Version of the condition variable functions current since 2002 (older ones are compat).
 const COND_VERSION: &CStr = c"GLIBC_2.3.2";
@@ -188,12 +194,23 @@ pub(crate) static REAL_PTHREAD_SIGMASK: Real<SigmaskFn> = unsafe { Real::new(c"p
 pub(crate) static REAL_READ: Real<ReadFn> = unsafe { Real::new(c"read") };
 // SAFETY: `WriteFn` is the C type of `write`.
 pub(crate) static REAL_WRITE: Real<WriteFn> = unsafe { Real::new(c"write") };
+// SAFETY: `SyscallFn` is the C type of `syscall`.
+pub(crate) static REAL_SYSCALL: Real<SyscallFn> = unsafe { Real::new(c"syscall") };
+// SAFETY: `YieldFn` is the C type of `sched_yield`.
+pub(crate) static REAL_SCHED_YIELD: Real<YieldFn> = unsafe { Real::new(c"sched_yield") };
+// SAFETY: `NanosleepFn` is the C type of `nanosleep`.
+pub(crate) static REAL_NANOSLEEP: Real<NanosleepFn> = unsafe { Real::new(c"nanosleep") };
+// SAFETY: `ClockNanosleepFn` is the C type of `clock_nanosleep`.
+pub(crate) static REAL_CLOCK_NANOSLEEP: Real<ClockNanosleepFn> =
+    unsafe { Real::new(c"clock_nanosleep") };
 
-/// Every real function, locks first (an allocator looked up during a lookup may need them).
-pub(crate) static ALL_REAL: [&dyn Resolve; 15] = [
+/// Every real function, locks first (an allocator looked up during a lookup may need them,
+/// through the pthread functions or through futexes).
+pub(crate) static ALL_REAL: [&dyn Resolve; 19] = [
     &REAL_MUTEX_LOCK,
     &REAL_MUTEX_UNLOCK,
     &REAL_MUTEX_TRYLOCK,
+    &REAL_SYSCALL,
     &REAL_COND_WAIT,
     &REAL_COND_TIMEDWAIT,
     &REAL_COND_SIGNAL,
@@ -206,4 +223,7 @@ pub(crate) static ALL_REAL: [&dyn Resolve; 15] = [
     &REAL_PTHREAD_SIGMASK,
     &REAL_READ,
     &REAL_WRITE,
+    &REAL_SCHED_YIELD,
+    &REAL_NANOSLEEP,
+    &REAL_CLOCK_NANOSLEEP,
 ];

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config;
+use libc::c_long;
+
+use crate::{config, raw};
 
 /// Intercepted calls of this process (counted only with statistics on).
 static INTERCEPTED: AtomicU64 = AtomicU64::new(0);
@@ -54,19 +56,24 @@ pub(crate) extern "C" fn write_stats() {
     let mut written = 0;
     while written < length {
         let rest = line.get(written..length).unwrap_or(&[]);
-        // SAFETY: `rest` is valid for its length; a system call keeps this write out of the
-        // noise.
-        let result =
-            unsafe { libc::syscall(libc::SYS_write, fd, rest.as_ptr(), rest.len()) } as isize;
+        // SAFETY: `rest` is valid for its length; a direct system call keeps this write out of
+        // the noise.
+        let result = unsafe {
+            raw::syscall6(
+                libc::SYS_write,
+                c_long::from(fd),
+                rest.as_ptr() as c_long,
+                rest.len() as c_long,
+                0,
+                0,
+                0,
+            )
+        };
         if result > 0 {
             written += result as usize;
-            continue;
+        } else if result != -c_long::from(libc::EINTR) {
+            break;
         }
-        // SAFETY: __errno_location always returns the calling thread's errno.
-        if result < 0 && unsafe { *libc::__errno_location() } == libc::EINTR {
-            continue;
-        }
-        break;
     }
     // SAFETY: `fd` was opened above.
     unsafe { libc::close(fd) };

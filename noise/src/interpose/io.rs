@@ -2,9 +2,10 @@
 
 use std::ffi::{c_int, c_void};
 
-use libc::{size_t, ssize_t};
+use libc::{c_long, size_t, ssize_t};
 
-use crate::hook::intercept;
+use crate::hook::{intercept, Around};
+use crate::raw;
 use crate::real::{REAL_READ, REAL_WRITE};
 use crate::schedule::Point;
 
@@ -18,11 +19,21 @@ pub unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, count: size_t)
     intercept(
         &REAL_READ,
         Point::Io,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `read`'s contract.
         |real| unsafe { real(fd, buf, count) },
         // SAFETY: the same call as a system call, under the same contract.
-        || unsafe { libc::syscall(libc::SYS_read, fd, buf, count) as ssize_t },
+        || unsafe {
+            raw::syscall_errno(
+                libc::SYS_read,
+                c_long::from(fd),
+                buf as c_long,
+                count as c_long,
+                0,
+                0,
+                0,
+            ) as ssize_t
+        },
     )
 }
 
@@ -36,10 +47,20 @@ pub unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, count: size
     intercept(
         &REAL_WRITE,
         Point::Io,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `write`'s contract.
         |real| unsafe { real(fd, buf, count) },
         // SAFETY: the same call as a system call, under the same contract.
-        || unsafe { libc::syscall(libc::SYS_write, fd, buf, count) as ssize_t },
+        || unsafe {
+            raw::syscall_errno(
+                libc::SYS_write,
+                c_long::from(fd),
+                buf as c_long,
+                count as c_long,
+                0,
+                0,
+                0,
+            ) as ssize_t
+        },
     )
 }

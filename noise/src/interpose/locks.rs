@@ -4,7 +4,7 @@ use std::ffi::c_int;
 
 use libc::{pthread_cond_t, pthread_mutex_t, timespec};
 
-use crate::hook::intercept;
+use crate::hook::{intercept, Around};
 use crate::real::{
     REAL_COND_BROADCAST, REAL_COND_SIGNAL, REAL_COND_TIMEDWAIT, REAL_COND_WAIT, REAL_MUTEX_LOCK,
     REAL_MUTEX_TRYLOCK, REAL_MUTEX_UNLOCK,
@@ -21,7 +21,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_lock(mutex: *mut pthread_mutex_t) 
     intercept(
         &REAL_MUTEX_LOCK,
         Point::Sync,
-        true,
+        Around::BeforeAndAfter,
         // SAFETY: the caller upholds `pthread_mutex_lock`'s contract.
         |real| unsafe { real(mutex) },
         || libc::EAGAIN,
@@ -38,7 +38,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_trylock(mutex: *mut pthread_mutex_
     intercept(
         &REAL_MUTEX_TRYLOCK,
         Point::Sync,
-        true,
+        Around::BeforeAndAfter,
         // SAFETY: the caller upholds `pthread_mutex_trylock`'s contract.
         |real| unsafe { real(mutex) },
         || libc::EBUSY,
@@ -55,7 +55,7 @@ pub unsafe extern "C-unwind" fn pthread_mutex_unlock(mutex: *mut pthread_mutex_t
     intercept(
         &REAL_MUTEX_UNLOCK,
         Point::Sync,
-        true,
+        Around::BeforeAndAfter,
         // SAFETY: the caller upholds `pthread_mutex_unlock`'s contract.
         |real| unsafe { real(mutex) },
         || libc::EPERM,
@@ -75,7 +75,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_wait(
     intercept(
         &REAL_COND_WAIT,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `pthread_cond_wait`'s contract.
         |real| unsafe { real(cond, mutex) },
         || libc::EINVAL,
@@ -96,7 +96,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_timedwait(
     intercept(
         &REAL_COND_TIMEDWAIT,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `pthread_cond_timedwait`'s contract.
         |real| unsafe { real(cond, mutex, abstime) },
         || libc::EINVAL,
@@ -113,7 +113,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_signal(cond: *mut pthread_cond_t) -
     intercept(
         &REAL_COND_SIGNAL,
         Point::Sync,
-        true,
+        Around::BeforeAndAfter,
         // SAFETY: the caller upholds `pthread_cond_signal`'s contract.
         |real| unsafe { real(cond) },
         || libc::EINVAL,
@@ -130,7 +130,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_broadcast(cond: *mut pthread_cond_t
     intercept(
         &REAL_COND_BROADCAST,
         Point::Sync,
-        true,
+        Around::BeforeAndAfter,
         // SAFETY: the caller upholds `pthread_cond_broadcast`'s contract.
         |real| unsafe { real(cond) },
         || libc::EINVAL,

@@ -4,9 +4,10 @@
 use std::ffi::c_int;
 use std::mem;
 
-use libc::{sighandler_t, sigset_t};
+use libc::{c_long, sighandler_t, sigset_t};
 
-use crate::hook::intercept;
+use crate::hook::{intercept, Around};
+use crate::raw;
 use crate::real::{REAL_PTHREAD_SIGMASK, REAL_SIGACTION, REAL_SIGNAL, REAL_SIGPROCMASK};
 use crate::schedule::Point;
 
@@ -84,7 +85,17 @@ unsafe fn fallback_signal(signum: c_int, handler: sighandler_t) -> sighandler_t 
 unsafe fn fallback_sigprocmask(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
     // SAFETY: the caller upholds `sigprocmask`'s contract; the kernel reads and writes only
     // the first KERNEL_SIGSET_BYTES of the C library's larger sets.
-    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set, old, KERNEL_SIGSET_BYTES) as c_int }
+    unsafe {
+        raw::syscall_errno(
+            libc::SYS_rt_sigprocmask,
+            c_long::from(how),
+            set as c_long,
+            old as c_long,
+            KERNEL_SIGSET_BYTES as c_long,
+            0,
+            0,
+        ) as c_int
+    }
 }
 
 /// Interposed `sigaction`: noise before.
@@ -101,7 +112,7 @@ pub unsafe extern "C-unwind" fn sigaction(
     intercept(
         &REAL_SIGACTION,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `sigaction`'s contract.
         |real| unsafe { real(signum, act, oldact) },
         // SAFETY: as above.
@@ -119,7 +130,7 @@ pub unsafe extern "C-unwind" fn signal(signum: c_int, handler: sighandler_t) -> 
     intercept(
         &REAL_SIGNAL,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `signal`'s contract.
         |real| unsafe { real(signum, handler) },
         // SAFETY: as above.
@@ -141,7 +152,7 @@ pub unsafe extern "C-unwind" fn sigprocmask(
     intercept(
         &REAL_SIGPROCMASK,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `sigprocmask`'s contract.
         |real| unsafe { real(how, set, oldset) },
         // SAFETY: as above.
@@ -163,7 +174,7 @@ pub unsafe extern "C-unwind" fn pthread_sigmask(
     intercept(
         &REAL_PTHREAD_SIGMASK,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `pthread_sigmask`'s contract.
         |real| unsafe { real(how, set, oldset) },
         || {

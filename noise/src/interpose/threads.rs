@@ -8,7 +8,7 @@ use std::ptr;
 use libc::{pthread_attr_t, pthread_t};
 
 use crate::config;
-use crate::hook::{enter, foreign_identity, intercept, leave, noise, with_state, STATE};
+use crate::hook::{enter, foreign_identity, intercept, leave, noise, with_state, Around, STATE};
 use crate::real::{StartRoutine, REAL_PTHREAD_CREATE, REAL_PTHREAD_JOIN};
 use crate::schedule::{derive_identity, Point, ThreadState, SPAWN_SALT};
 
@@ -120,7 +120,7 @@ pub unsafe extern "C-unwind" fn pthread_join(thread: pthread_t, retval: *mut *mu
     intercept(
         &REAL_PTHREAD_JOIN,
         Point::Sync,
-        false,
+        Around::Before,
         // SAFETY: the caller upholds `pthread_join`'s contract.
         |join| unsafe { join(thread, retval) },
         || libc::EINVAL,
