@@ -1,6 +1,8 @@
-//! The scheduling-noise preload library against real C programs: small programs are compiled
-//! with `cc -pthread` into a temporary directory and run with the embedded library preloaded
-//! from its in-memory file, with statistics written to a file in that directory.
+//! The scheduling-noise preload library against real programs: small C programs compiled with
+//! `cc -pthread` into a temporary directory and run with the embedded library preloaded from its
+//! in-memory file, and the `fh-futex-race` fixture (a Rust `std::sync` race) run by flakehunt.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use flakehunt::shake::noise::{self, NoiseLibrary};
+
+use common::{flakehunt, scratch};
 
 /// Two threads increment a mutex-protected counter 10,000 times each and print the total.
 const TWO_THREADS: &str = r#"
@@ -141,6 +145,66 @@ int main(void) {
     int status;
     CHECK("waitpid", waitpid(pid, &status, 0) == pid);
     CHECK("child", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("ok\n");
+    return 0;
+}
+"#;
+
+/// Calls `syscall` for futex waits and wakes (one of them with a sixth argument that matters),
+/// for system calls it must pass through untouched (one with a sixth argument that matters), and
+/// calls `sched_yield`, `nanosleep` and `clock_nanosleep`: each must return what it returns
+/// without the library, and `errno` must survive the noise around successful calls.
+const SYSCALLS: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(what, ok) if (!(ok)) { printf("%s failed (errno %d)\n", what, errno); return 1; }
+
+int main(void) {
+    static uint32_t word = 1;
+    errno = 0;
+    CHECK("futex wait on a changed word",
+          syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0) == -1 && errno == EAGAIN);
+    errno = EDOM;
+    CHECK("futex wake",
+          syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) == 0 && errno == EDOM);
+    CHECK("futex wake with an empty bitset",
+          syscall(SYS_futex, &word, FUTEX_WAKE_BITSET | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0) == -1
+              && errno == EINVAL);
+    errno = EDOM;
+    CHECK("futex wake with a full bitset",
+          syscall(SYS_futex, &word, FUTEX_WAKE_BITSET | FUTEX_PRIVATE_FLAG, 1, NULL, NULL,
+                  FUTEX_BITSET_MATCH_ANY) == 0 && errno == EDOM);
+
+    CHECK("getpid", syscall(SYS_getpid) == getpid());
+    CHECK("unknown system call", syscall(-1L) == -1 && errno == ENOSYS);
+    CHECK("mmap at a misaligned offset",
+          syscall(SYS_mmap, NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 1) == -1
+              && errno == EINVAL);
+    long page = syscall(SYS_mmap, NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK("mmap", page != -1 && syscall(SYS_munmap, page, 4096) == 0);
+
+    errno = EDOM;
+    CHECK("sched_yield", sched_yield() == 0 && errno == EDOM);
+    struct timespec short_time = {0, 1000};
+    CHECK("nanosleep", nanosleep(&short_time, NULL) == 0 && errno == EDOM);
+    struct timespec bad_time = {0, 2000000000};
+    CHECK("nanosleep with a bad time", nanosleep(&bad_time, NULL) == -1 && errno == EINVAL);
+    errno = EDOM;
+    CHECK("clock_nanosleep", clock_nanosleep(CLOCK_MONOTONIC, 0, &short_time, NULL) == 0);
+    struct timespec past = {0, 0};
+    CHECK("absolute clock_nanosleep",
+          clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &past, NULL) == 0);
+    CHECK("clock_nanosleep on a bad clock",
+          clock_nanosleep(12345, 0, &short_time, NULL) == EINVAL && errno == EDOM);
     printf("ok\n");
     return 0;
 }
@@ -311,4 +375,146 @@ fn exit_cancellation_signals_and_fork_behave_as_without_the_library() {
         "the child locks and unlocks once: {lines:?}"
     );
     assert_only(dir.path(), &["edges.c", "edges", "stats"]);
+}
+
+#[test]
+fn syscall_and_sleeps_pass_arguments_results_and_errno_through() {
+    let (dir, program) = compile("syscalls", SYSCALLS);
+    let stats_path = dir.path().join("stats");
+    let output = run(&program, 1.0, 5, &stats_path);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+    let lines = stats(&stats_path);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let (intercepted, injected) = lines[0];
+    // Four futex calls, one yield, two nanosleeps and three clock_nanosleeps; the other system
+    // calls go through `syscall` without being counted.
+    assert_eq!(intercepted, 10, "{lines:?}");
+    assert!(injected > 0, "{lines:?}");
+    assert_only(dir.path(), &["syscalls.c", "syscalls", "stats"]);
+}
+
+/// Path of the `fh-futex-race` fixture, built once per test binary.
+fn futex_race() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "flakehunt-fixtures",
+                "--bin",
+                "fh-futex-race",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .status()
+            .expect("run cargo to build fh-futex-race");
+        assert!(status.success(), "building fh-futex-race failed");
+        // The test binary lives in target/<profile>/deps; the fixture in target/<profile>.
+        let exe = std::env::current_exe().expect("test binary path");
+        let path = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile> directory")
+            .join("fh-futex-race");
+        assert!(path.exists(), "fixture not found at {}", path.display());
+        path
+    })
+}
+
+/// A campaign of `fh-futex-race` runs with `extra` flakehunt options; returns the summary.
+fn race_campaign(out: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = flakehunt()
+        .args(["run", "--quiet", "--json", "--no-history", "-j", "2"])
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg("--")
+        .arg(futex_race())
+        .output()
+        .expect("run flakehunt");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|error| {
+        panic!(
+            "summary is not JSON ({error}); stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(summary["timeouts"], 0, "{summary}");
+    summary
+}
+
+/// A count from a summary.
+fn count(summary: &serde_json::Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in {summary}"))
+}
+
+#[test]
+fn std_sync_stays_correct_under_heavy_futex_noise() {
+    let dir = scratch();
+    let stats_path = dir.path().join("stats");
+    let summary = race_campaign(
+        &dir.path().join("out"),
+        &[
+            "-n",
+            "20",
+            "--shake",
+            "noise=1",
+            "--env",
+            "FH_RACE_SAFE=1",
+            "--env",
+            &format!("{}={}", noise::STATS_VAR, stats_path.display()),
+        ],
+    );
+    assert_eq!(count(&summary, "runs"), 20, "{summary}");
+    assert_eq!(count(&summary, "failures"), 0, "{summary}");
+    let lines = stats(&stats_path);
+    assert_eq!(lines.len(), 20, "{lines:?}");
+    // Each run notifies its condition variable once per job: 40 futex wakes at least.
+    assert!(
+        lines.iter().all(|&(intercepted, _)| intercepted >= 40),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|&(_, injected)| injected > 0), "{lines:?}");
+}
+
+/// `fh-futex-race` loses an update only if its main thread takes the lock while the worker is
+/// between two critical sections, a window that plainly lasts one futex wake (measured: 0.1% to
+/// 0.25% of runs fail, with or without two busy loops competing for the CPUs). Noise around the
+/// futex calls of its `Condvar` holds the window open (72% to 85% of runs fail at
+/// `noise=0.5`). The comparison needs 10 times the plain rate and at least 20 noisy failures in
+/// 300 runs (7%): plain runs would have to fail 30 times more often than measured, or noise
+/// runs 10 times less often, for it to fail by chance, while a library that missed the futex
+/// calls fails it (its noisy runs fail as rarely as plain ones).
+#[test]
+fn futex_noise_makes_a_std_sync_race_fail_ten_times_as_often() {
+    let dir = scratch();
+    let plain = race_campaign(&dir.path().join("plain"), &["-n", "300"]);
+    let noisy = race_campaign(
+        &dir.path().join("noisy"),
+        &["-n", "300", "--max-failures", "20", "--shake", "noise=0.5"],
+    );
+    let (plain_runs, plain_failures) = (count(&plain, "runs"), count(&plain, "failures"));
+    let (noisy_runs, noisy_failures) = (count(&noisy, "runs"), count(&noisy, "failures"));
+    assert_eq!(plain_runs, 300, "{plain}");
+    assert!(
+        noisy_failures >= 20,
+        "{noisy_failures} failures in {noisy_runs} noisy runs: {noisy}"
+    );
+    // noisy_failures / noisy_runs >= 10 * plain_failures / plain_runs, in integers.
+    assert!(
+        noisy_failures * plain_runs >= 10 * plain_failures * noisy_runs,
+        "noisy: {noisy_failures}/{noisy_runs}, plain: {plain_failures}/{plain_runs}"
+    );
+    let signatures = noisy["signatures"].as_array().expect("signatures");
+    assert!(
+        signatures.iter().all(|signature| signature["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("FAIL: lost update"))),
+        "{noisy}"
+    );
 }

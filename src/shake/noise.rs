@@ -9,10 +9,11 @@
 //! unless something closes inherited descriptors) has the same descriptor number and the path
 //! names the same library in each of them.
 //!
-//! The library only shakes programs that call the C library's thread, signal and I/O functions
-//! through the dynamic loader: statically linked programs, Go programs (raw system calls),
-//! setuid programs (the loader ignores `LD_PRELOAD`) and code that synchronises with futexes or
-//! atomics directly (Rust's `std::sync`, for example) are not covered by it.
+//! The library only shakes programs that call the C library's thread, signal, sleep and I/O
+//! functions, or its `syscall` for futexes (as Rust's `std::sync` does), through the dynamic
+//! loader: statically linked programs, Go programs (raw system calls), setuid programs (the
+//! loader ignores `LD_PRELOAD`) and code that makes futex calls without the C library are not
+//! covered by it.
 //!
 //! When the build script could not build the library it embeds an empty file instead;
 //! [`available`] then returns `false` and [`NoiseLibrary::load`] fails with
