@@ -60,6 +60,32 @@ pub struct CampaignRequest {
     pub command: Vec<OsString>,
 }
 
+impl CampaignRequest {
+    /// A request to rerun `command` with every option at its default: one run per CPU, no stop
+    /// rule, a 10-minute SIGQUIT timeout, recorded in the history, progress on the terminal.
+    pub fn new(command: Vec<OsString>) -> CampaignRequest {
+        CampaignRequest {
+            jobs: None,
+            stop: StopRules::default(),
+            timeout: TimeoutPolicy::default(),
+            fail_if: None,
+            ignore: None,
+            env: Vec::new(),
+            cwd: None,
+            out: None,
+            keep_passing: false,
+            steps: Vec::new(),
+            script: None,
+            shake: None,
+            seed: None,
+            progress: ProgressMode::Auto,
+            events: None,
+            record_history: true,
+            command,
+        }
+    }
+}
+
 /// A checked campaign, ready to launch.
 #[derive(Debug, Clone)]
 pub struct Prepared {

@@ -3,6 +3,7 @@
 //! or query anything themselves.
 
 pub mod compare;
+pub mod demo;
 pub mod format;
 pub mod history;
 pub mod hunt;

@@ -152,7 +152,7 @@ fn write_durations(out: &mut String, label: &str, stats: &DurationStats) -> std:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
