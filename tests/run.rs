@@ -80,11 +80,13 @@ fn stream_of_each_chunk_is_remembered() {
     let output = run_fixture(
         dir.path(),
         &["-n", "1"],
+        // Each write waits until flakehunt has read the previous one: were two pipes readable
+        // at once, the order of the reads would not be defined.
         &[
             "out:one",
-            "sleep:20",
+            "drained",
             "err:two",
-            "sleep:20",
+            "drained",
             "out:three",
             "exit:4",
         ],
