@@ -26,11 +26,13 @@ fn all_runs_pass() {
 #[test]
 fn failures_on_chosen_runs_are_saved_and_clustered() {
     let dir = scratch();
+    let started = Instant::now();
     let (code, summary, _) = run_json(
         dir.path(),
         &["-n", "12", "-j", "3"],
-        &["out:starting", "fail-on:3,7", "out:fine"],
+        &["out:starting", "sleep:50", "fail-on:3,7", "out:fine"],
     );
+    let campaign_s = started.elapsed().as_secs_f64();
     assert_eq!(code, 1);
     assert_eq!(summary["runs"], 12);
     assert_eq!(summary["failures"], 2);
@@ -62,7 +64,13 @@ fn failures_on_chosen_runs_are_saved_and_clustered() {
     assert_eq!(meta["timed_out"], false);
     assert_eq!(meta["signature"]["id"], signatures[0]["id"]);
     assert!(meta["started_at"].as_str().expect("time").contains('T'));
-    assert!(meta["duration_s"].as_f64().expect("duration") >= 0.0);
+    // A run lasts at least the fixture's sleep and cannot outlast the whole campaign; a wrong
+    // unit or clock would miss this range.
+    let duration = meta["duration_s"].as_f64().expect("duration");
+    assert!(
+        (0.05..=campaign_s).contains(&duration),
+        "run lasted {duration} s; the campaign {campaign_s} s"
+    );
     // Rate with an exact interval around 2/12.
     let rate = &summary["rate"];
     let (low, estimate, high) = (
@@ -80,11 +88,13 @@ fn stream_of_each_chunk_is_remembered() {
     let output = run_fixture(
         dir.path(),
         &["-n", "1"],
+        // Each write waits until flakehunt has read the previous one: were two pipes readable
+        // at once, the order of the reads would not be defined.
         &[
             "out:one",
-            "sleep:20",
+            "drained",
             "err:two",
-            "sleep:20",
+            "drained",
             "out:three",
             "exit:4",
         ],
@@ -204,7 +214,11 @@ fn a_process_that_escaped_the_group_cannot_hold_the_campaign() {
 #[test]
 fn hundred_mebibytes_of_output_are_kept_exactly_in_bounded_memory() {
     let dir = scratch();
-    let output = run_fixture(dir.path(), &["-n", "1"], &["flood:100M:both", "exit:3"]);
+    let (output, peak_kib) = output_with_peak_rss(&mut fixture_command(
+        dir.path(),
+        &["-n", "1"],
+        &["flood:100M:both", "exit:3"],
+    ));
     assert_eq!(output.status.code(), Some(1));
     let log = dir.path().join("run-000000.log");
     let size = std::fs::metadata(&log).expect("log").len();
@@ -220,16 +234,10 @@ fn hundred_mebibytes_of_output_are_kept_exactly_in_bounded_memory() {
     }
     assert_eq!(total, size);
     assert!(saw[0] && saw[1], "both streams recorded");
-    // Peak memory of the largest child this test process waited for (all are flakehunt or the
-    // small fixture): far below the 100 MiB printed.
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let peak_mib = usage.ru_maxrss / 1024;
-    assert!(peak_mib < 64, "peak RSS {peak_mib} MiB");
+    // Peak memory of flakehunt (and of the small fixture it ran): a run keeps at most 1 MiB of
+    // output in memory, so even half of the 100 MiB held at once would fail this.
+    let peak_mib = peak_kib / 1024;
+    assert!(peak_mib < 32, "peak RSS {peak_mib} MiB");
 }
 
 #[test]

@@ -59,9 +59,10 @@ pub fn scratch() -> tempfile::TempDir {
         .expect("create temp dir")
 }
 
-/// `flakehunt run --quiet --out OUT [extra...] -- fh-fixture ACTIONS...`
-pub fn run_fixture(out: &Path, extra: &[&str], actions: &[&str]) -> Output {
-    flakehunt()
+/// The command `flakehunt run --quiet --out OUT [extra...] -- fh-fixture ACTIONS...`.
+pub fn fixture_command(out: &Path, extra: &[&str], actions: &[&str]) -> Command {
+    let mut command = flakehunt();
+    command
         .arg("run")
         .arg("--quiet")
         .arg("--out")
@@ -69,9 +70,64 @@ pub fn run_fixture(out: &Path, extra: &[&str], actions: &[&str]) -> Output {
         .args(extra)
         .arg("--")
         .arg(fixture())
-        .args(actions)
+        .args(actions);
+    command
+}
+
+/// Runs [`fixture_command`] to completion.
+pub fn run_fixture(out: &Path, extra: &[&str], actions: &[&str]) -> Output {
+    fixture_command(out, extra, actions)
         .output()
         .expect("run flakehunt")
+}
+
+/// Runs `command` to completion and returns its output with its peak resident set size in
+/// KiB: the larger of its own and that of any process it reaped (for flakehunt, its runs).
+///
+/// The figure comes from wait4 on that one pid. getrusage(RUSAGE_CHILDREN) would instead
+/// report the largest of every child this test binary ever reaped, including the cargo build
+/// of the fixture and the processes of tests running on other threads.
+pub fn output_with_peak_rss(command: &mut Command) -> (Output, u64) {
+    use std::io::{Read, Seek};
+    use std::os::unix::process::ExitStatusExt;
+    // Files, not pipes: nothing has to be read while the command runs.
+    let mut stdout = tempfile::tempfile().expect("stdout file");
+    let mut stderr = tempfile::tempfile().expect("stderr file");
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout.try_clone().expect("clone"))
+        .stderr(stderr.try_clone().expect("clone"))
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    // The Child is not waited for through std: wait4 reaps it here, and dropping a Child
+    // neither waits nor kills.
+    drop(child);
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    let reaped = loop {
+        // SAFETY: wait4 on our own child, writing into live locals.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
+        if reaped != -1 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+        {
+            break reaped;
+        }
+    };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    // SAFETY: wait4 succeeded, so it filled the struct.
+    let usage = unsafe { usage.assume_init() };
+    let read = |file: &mut std::fs::File| {
+        let mut bytes = Vec::new();
+        file.rewind().expect("rewind");
+        file.read_to_end(&mut bytes).expect("read");
+        bytes
+    };
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: read(&mut stdout),
+        stderr: read(&mut stderr),
+    };
+    (output, usage.ru_maxrss as u64)
 }
 
 /// Like [`run_fixture`] with `--json`, returning the exit status and the parsed summary.
