@@ -5,17 +5,17 @@
 //! each record with [`analysis`], archives failures and feeds the [`sink`]s; at the end the
 //! tallies become a [`analysis::summary::Summary`] that [`report`] renders.
 
-pub mod analysis;
-pub mod campaign;
+pub(crate) mod analysis;
+pub(crate) mod campaign;
 pub mod cli;
-pub mod demo;
-pub mod ingest;
-pub mod os;
-pub mod record;
-pub mod report;
-pub mod runner;
+pub(crate) mod demo;
+pub(crate) mod ingest;
+pub(crate) mod os;
+pub(crate) mod record;
+pub(crate) mod report;
+pub(crate) mod runner;
 pub mod shake;
-pub mod sink;
-pub mod spec;
+pub(crate) mod sink;
+pub(crate) mod spec;
 pub mod store;
-pub mod text;
+pub(crate) mod text;

@@ -239,6 +239,7 @@ impl Bandit {
     }
 
     /// Runs over all arms so far.
+    #[cfg(test)]
     pub fn total_runs(&self) -> u64 {
         self.total_runs
     }

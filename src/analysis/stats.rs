@@ -115,6 +115,7 @@ pub fn clopper_pearson(failures: u64, runs: u64, confidence: f64) -> Interval {
 /// Narrower than Clopper-Pearson with close to nominal average coverage, so it suits
 /// comparisons and displays rather than guarantees. Invalid input gives the trivial interval, as
 /// for [`clopper_pearson`].
+#[cfg(test)]
 pub fn wilson(failures: u64, runs: u64, confidence: f64) -> Interval {
     let estimate = observed(failures, runs);
     if runs == 0 || failures > runs || !valid_confidence(confidence) {

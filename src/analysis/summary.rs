@@ -190,11 +190,6 @@ impl Tally {
         self.failures
     }
 
-    /// True if this signature id has been seen before.
-    pub fn knows_signature(&self, id: &str) -> bool {
-        self.signatures.contains_key(id)
-    }
-
     /// Count of a signature so far.
     pub fn signature_count(&self, id: &str) -> u64 {
         self.signatures.get(id).map_or(0, |s| s.count)

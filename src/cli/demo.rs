@@ -69,7 +69,10 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
         } else {
             ProgressMode::Auto
         },
-        ..CampaignRequest::new(vec![exe.into_os_string(), "__demo-driver".into()])
+        ..CampaignRequest::new(vec![
+            exe.into_os_string(),
+            crate::demo::racy::DRIVER_SUBCOMMAND.into(),
+        ])
     };
     let mut prepared = prepare(&request, db)?;
     prepared.outputs.events = Some(prepared.spec.out_dir.join("events.ndjson"));

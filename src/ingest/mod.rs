@@ -20,7 +20,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::analysis::signature::{is_telling_line, signature_for};
 
@@ -240,19 +240,22 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Parses an artifact held in memory, in the format [`detect_format`] guesses. `path` is only
 /// used for that guess and in errors and notes. [`Artifact`] reads a file in bounded memory.
+#[cfg(test)]
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
     parse_as(detect_format(path, bytes), path, bytes)
 }
 
 /// Parses an artifact held in memory in the given format. Plain logs never fail to parse.
+#[cfg(test)]
 pub fn parse_as(format: Format, path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
     parse_source(format, path, Source::Bytes(bytes))
 }
 
 /// Hash of an artifact's bytes (XXH3-128, 32 lowercase hex digits), so that re-ingesting a file
 /// can be recognised.
+#[cfg(test)]
 pub fn content_hash(bytes: &[u8]) -> String {
-    format!("{:032x}", xxh3_128(bytes))
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 /// An artifact file, read as a stream so that its size does not matter: [`Artifact::open`]
@@ -295,6 +298,7 @@ impl Artifact {
     }
 
     /// The format it will be parsed as.
+    #[cfg(test)]
     pub fn format(&self) -> Format {
         self.format
     }
@@ -309,6 +313,7 @@ impl Artifact {
 /// Where an artifact's bytes are.
 #[derive(Debug, Clone, Copy)]
 enum Source<'a> {
+    #[cfg(test)]
     Bytes(&'a [u8]),
     File(&'a Path),
 }
@@ -317,6 +322,7 @@ impl Source<'_> {
     /// A fresh stream of the bytes.
     fn open(&self) -> io::Result<Box<dyn BufRead + '_>> {
         Ok(match *self {
+            #[cfg(test)]
             Source::Bytes(bytes) => Box::new(bytes),
             Source::File(path) => Box::new(BufReader::with_capacity(
                 READ_BUFFER_BYTES,

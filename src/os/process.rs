@@ -2,7 +2,7 @@
 //! pids above `i32::MAX` name nothing here, so they never become `kill(0, ..)` or `kill(-1, ..)`.
 
 use rustix::io::{Errno, Result};
-use rustix::process::{test_kill_process, test_kill_process_group, Pid};
+use rustix::process::{test_kill_process, Pid};
 
 /// `pid` as a kernel pid, if it can name one process (or group).
 fn kernel_pid(pid: u32) -> Option<Pid> {
@@ -40,8 +40,9 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// Whether any process is left in the group led by `pgid` (zombies included).
+#[cfg(test)]
 pub fn is_group_alive(pgid: u32) -> bool {
-    kernel_pid(pgid).is_some_and(|pgid| exists(test_kill_process_group(pgid)))
+    kernel_pid(pgid).is_some_and(|pgid| exists(rustix::process::test_kill_process_group(pgid)))
 }
 
 fn exists(probe: Result<()>) -> bool {

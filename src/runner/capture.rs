@@ -85,11 +85,6 @@ impl Capture {
         self.line_log.as_mut()
     }
 
-    /// Total bytes captured so far.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
     /// Append a chunk read from `stream`.
     pub fn push(&mut self, stream: Stream, chunk: &[u8], rules: &OutputRules) -> io::Result<()> {
         if chunk.is_empty() {

@@ -97,12 +97,8 @@ impl StopReason {
 pub struct Progress {
     /// Time since the campaign started.
     pub elapsed: Duration,
-    /// Runs started.
-    pub launched: u64,
     /// Runs finished with a record.
     pub finished: u64,
-    /// Runs that failed.
-    pub failures: u64,
     /// Runs in flight.
     pub active: usize,
 }
@@ -139,10 +135,6 @@ pub trait Observer {
 /// What the runner reports when the campaign is over.
 #[derive(Debug, Clone)]
 pub struct RunnerOutcome {
-    /// Runs started.
-    pub launched: u64,
-    /// Runs that produced a record.
-    pub finished: u64,
     /// Runs killed because the campaign stopped (no record).
     pub cancelled: u64,
     /// Why it stopped.
@@ -389,8 +381,6 @@ impl Engine<'_> {
         }
         let stop_reason = self.stop.clone().unwrap_or(StopReason::RunsDone);
         Ok(RunnerOutcome {
-            launched: self.launched,
-            finished: self.finished,
             cancelled: self.cancelled,
             stop_reason,
             elapsed: self.start.elapsed(),
@@ -404,9 +394,7 @@ impl Engine<'_> {
     fn progress(&self) -> Progress {
         Progress {
             elapsed: self.start.elapsed(),
-            launched: self.launched,
             finished: self.finished,
-            failures: self.failures,
             active: self
                 .slots
                 .iter()

@@ -134,11 +134,6 @@ impl ScriptRun {
         self
     }
 
-    /// The failure reason, if a step failed.
-    pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref()
-    }
-
     /// True once every step has run.
     pub fn finished(&self, script: &Script) -> bool {
         self.step >= script.steps.len()

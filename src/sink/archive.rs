@@ -67,11 +67,6 @@ impl Archive {
         self
     }
 
-    /// The directory failures are saved in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Save the record's output if its verdict calls for it, else discard it; returns where it
     /// was saved.
     pub fn save(
