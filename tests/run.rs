@@ -453,7 +453,7 @@ fn sigint_stops_everything_and_saves_failures() {
         .read_to_string(&mut stdout)
         .expect("read");
     let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(130), "interrupted outranks failed");
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary json");
     assert_eq!(summary["interrupted"], true);
     assert_eq!(summary["failures"], 1);

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::campaign::{launch, prepare, CampaignRequest};
 use crate::cli::run::print_summary;
-use crate::cli::EXIT_OK;
+use crate::cli::{EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME};
 use crate::report;
 use crate::sink::progress::ProgressMode;
 use crate::spec::{OnTimeout, StopRules, TimeoutPolicy};
@@ -84,5 +84,13 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
     if !args.json {
         eprint!("{}", report::demo::next_steps(&result.summary));
     }
-    Ok(EXIT_OK)
+    // Catching the race is the demo working: failures alone do not make it exit 1.
+    Ok(match &result.runtime_error {
+        Some(error) => {
+            eprintln!("flakehunt: error: {error}");
+            EXIT_RUNTIME
+        }
+        None if result.summary.interrupted => EXIT_INTERRUPTED,
+        None => EXIT_OK,
+    })
 }

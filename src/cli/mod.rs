@@ -1,10 +1,12 @@
 //! Command-line definitions (clap), one file per subcommand. Each subcommand turns its arguments
 //! into library calls and returns an exit status; nothing else lives here.
 
+pub mod completions;
 pub mod demo;
 pub mod history;
 pub mod hunt;
 pub mod ingest;
+pub mod manpage;
 pub mod run;
 pub mod search;
 pub mod verdict;
@@ -12,15 +14,68 @@ pub mod window;
 
 use clap::{Parser, Subcommand};
 
-/// Exit status: no failures.
+/// Exit status: no failures (`verify`: fixed).
 pub const EXIT_OK: i32 = 0;
-/// Exit status: at least one failure.
+/// Exit status: at least one failure (`verify`: not fixed; `compare --fail-if-worse`: B is
+/// worse; `search`: nothing matched; `ingest`: a file could not be read or parsed).
 pub const EXIT_FAILURES: i32 = 1;
 /// Exit status: usage or setup error (nothing ran).
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status: a runtime error (a full disk, an I/O error) stopped the command; what it did
 /// up to then was reported and recorded as far as possible.
 pub const EXIT_RUNTIME: i32 = 3;
+/// Exit status of `verify` when the campaign stopped (a time limit, too many ignored runs)
+/// before enough clean runs to call the fix proven, and nothing failed.
+pub const EXIT_INCONCLUSIVE: i32 = 4;
+/// Exit status when SIGINT (Ctrl-C), SIGTERM or SIGHUP ended a campaign; the summary of what
+/// finished is still printed and recorded. 128 + SIGINT, as shells report an interrupted job.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Every exit status and what it means, for `--help` and the man page; a status may take
+/// several lines.
+pub const EXIT_STATUSES: &[(i32, &str)] = &[
+    (EXIT_OK, "no failures; verify: FIXED"),
+    (
+        EXIT_FAILURES,
+        "failures; verify: NOT FIXED; compare --fail-if-worse: B is worse",
+    ),
+    (
+        EXIT_FAILURES,
+        "search: nothing matched; ingest: a file could not be read or parsed",
+    ),
+    (
+        EXIT_USAGE,
+        "usage or setup error, reported before anything ran",
+    ),
+    (
+        EXIT_RUNTIME,
+        "runtime error (I/O, full disk); what finished is kept",
+    ),
+    (
+        EXIT_INCONCLUSIVE,
+        "verify: INCONCLUSIVE, stopped before enough clean runs",
+    ),
+    (
+        EXIT_INTERRUPTED,
+        "interrupted (SIGINT, SIGTERM, SIGHUP); the summary is still printed",
+    ),
+];
+
+/// The exit statuses as a block for the end of `--help`.
+fn exit_status_help() -> String {
+    let mut help = String::from("Exit status:");
+    let mut previous = None;
+    for &(status, meaning) in EXIT_STATUSES {
+        let shown = if previous == Some(status) {
+            String::new()
+        } else {
+            status.to_string()
+        };
+        previous = Some(status);
+        help.push_str(&format!("\n  {shown:<4} {meaning}"));
+    }
+    help
+}
 
 /// An error that happened after work began; exits with [`EXIT_RUNTIME`], not [`EXIT_USAGE`].
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +97,20 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The version `--version` shows: the package version, and the commit it was built from when
+/// it was built in a git checkout, e.g. `0.1.0 (cf2396c 2026-11-30)` (`cf2396c-dirty` when
+/// tracked files differed from that commit).
+pub const VERSION: &str = env!("FLAKEHUNT_VERSION");
+
 /// Hunt intermittent failures: rerun a command in parallel, keep every failure, cluster
 /// failures by signature and report the failure rate with an honest interval.
 #[derive(Debug, Parser)]
-#[command(name = "flakehunt", version, about, long_about = None)]
+#[command(name = "flakehunt", version = VERSION, about, long_about = None)]
 #[command(propagate_version = true, arg_required_else_help = true)]
+#[command(after_long_help = exit_status_help())]
 pub struct Cli {
-    /// History database [default: $FLAKEHUNT_DB, else .flakehunt/history.db].
+    /// History database [default: $FLAKEHUNT_DB, else .flakehunt/history.db at the top of the
+    /// git work tree, else in the current directory].
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<std::path::PathBuf>,
 
@@ -84,6 +146,10 @@ pub enum Command {
     Window(window::WindowArgs),
     /// Find the perturbation (--shake) that reproduces a failure fastest.
     Hunt(hunt::HuntArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand with --dir.
+    Manpage(manpage::ManpageArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -106,20 +172,24 @@ pub enum Command {
 
 /// Run the parsed command line; returns the process exit status.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let db = crate::store::resolve_path(cli.db.as_deref());
+    // The history's location is only worked out for commands that use it: internal commands
+    // run once per run and must stay cheap.
+    let db = || crate::store::resolve_path(cli.db.as_deref());
     match cli.command {
-        Command::Run(args) => run::execute(args, &db),
-        Command::Demo(args) => demo::execute(args, &db),
-        Command::History(args) => history::history(args, &db),
-        Command::Show(args) => history::show(args, &db),
-        Command::Log(args) => history::log(args, &db),
-        Command::Ingest(args) => ingest::execute(args, &db),
-        Command::Search(args) => search::execute(args, &db),
-        Command::Plan(args) => verdict::plan(args, &db),
-        Command::Verify(args) => verdict::verify(args, &db),
-        Command::Compare(args) => verdict::compare(args, &db),
-        Command::Window(args) => window::execute(args, &db),
-        Command::Hunt(args) => hunt::execute(args, &db),
+        Command::Run(args) => run::execute(args, &db()),
+        Command::Demo(args) => demo::execute(args, &db()),
+        Command::History(args) => history::history(args, &db()),
+        Command::Show(args) => history::show(args, &db()),
+        Command::Log(args) => history::log(args, &db()),
+        Command::Ingest(args) => ingest::execute(args, &db()),
+        Command::Search(args) => search::execute(args, &db()),
+        Command::Plan(args) => verdict::plan(args, &db()),
+        Command::Verify(args) => verdict::verify(args, &db()),
+        Command::Compare(args) => verdict::compare(args, &db()),
+        Command::Window(args) => window::execute(args, &db()),
+        Command::Hunt(args) => hunt::execute(args, &db()),
+        Command::Completions(args) => completions::execute(&args),
+        Command::Manpage(args) => manpage::execute(&args),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

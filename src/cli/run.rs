@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
-use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
+use crate::cli::{EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use crate::os::signal::parse_signal;
 use crate::report;
 use crate::sink::progress::ProgressMode;
@@ -221,8 +221,8 @@ pub fn print_summary(result: &CampaignResult, json: bool) -> Result<()> {
     crate::cli::print_stdout(&rendered)
 }
 
-/// 3 if a runtime error stopped the campaign; 1 if anything failed; 2 if a run could not be
-/// started; else 0. Errors are said on stderr.
+/// 3 if a runtime error stopped the campaign; 130 if a signal did; 1 if anything failed; 2 if
+/// a run could not be started; else 0. Errors are said on stderr.
 pub fn exit_status(result: &CampaignResult) -> i32 {
     if let Some(error) = &result.spawn_error {
         eprintln!("flakehunt: error: {error}");
@@ -231,7 +231,9 @@ pub fn exit_status(result: &CampaignResult) -> i32 {
         eprintln!("flakehunt: error: {error}");
         return EXIT_RUNTIME;
     }
-    if result.summary.failures > 0 {
+    if result.summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if result.summary.failures > 0 {
         EXIT_FAILURES
     } else if result.spawn_error.is_some() {
         EXIT_USAGE

@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
-/// Default location of the store, relative to the current directory.
+/// Default location of the store, relative to the project's top level (see [`resolve_path`]).
 pub const DEFAULT_PATH: &str = ".flakehunt/history.db";
 /// Environment variable overriding the store location.
 pub const ENV_VAR: &str = "FLAKEHUNT_DB";
@@ -127,15 +127,46 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Where the store lives: `--db`, else `FLAKEHUNT_DB`, else `.flakehunt/history.db`.
+/// Where the store lives: `--db`, else `FLAKEHUNT_DB`, else `.flakehunt/history.db` at the top
+/// level of the git work tree holding the current directory (so every folder of a project
+/// shares one history), else in the current directory.
 pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
     if let Some(path) = flag {
         return path.to_path_buf();
     }
     match std::env::var_os(ENV_VAR) {
         Some(value) if !value.is_empty() => PathBuf::from(value),
-        _ => PathBuf::from(DEFAULT_PATH),
+        _ => match std::env::current_dir() {
+            Ok(cwd) => git_top_level(&cwd).unwrap_or(cwd).join(DEFAULT_PATH),
+            Err(_) => PathBuf::from(DEFAULT_PATH),
+        },
     }
+}
+
+/// The top level of the git work tree holding `dir`: the nearest directory, `dir` included,
+/// with a `.git` directory that has a `HEAD`, or a `.git` file pointing elsewhere (`gitdir:`,
+/// as linked worktrees and submodules have). Found by looking, not by running git, so it costs
+/// a few `stat`s and works without git installed.
+pub fn git_top_level(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|candidate| {
+            let git = candidate.join(".git");
+            if git.is_dir() {
+                git.join("HEAD").is_file()
+            } else {
+                git.is_file() && starts_with(&git, b"gitdir:")
+            }
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Whether the file at `path` begins with `prefix` (read no further than that).
+fn starts_with(path: &Path, prefix: &[u8]) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(prefix.len());
+    std::fs::File::open(path)
+        .and_then(|file| file.take(prefix.len() as u64).read_to_end(&mut head))
+        .is_ok_and(|_| head == prefix)
 }
 
 /// What an existing, non-empty database file turned out to be.
