@@ -2,6 +2,7 @@
 
 pub mod hunt;
 pub mod signature;
+pub mod spec_diff;
 pub mod stats;
 pub mod summary;
 pub mod verdict;

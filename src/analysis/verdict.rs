@@ -237,10 +237,11 @@ impl VerifyPlan {
             },
             None => VerifyVerdict::Inconclusive,
         };
-        let p_value = self
-            .baseline()
-            .filter(|_| first.is_none())
-            .map(|b| sequential_clean_runs_p(b.failures, b.runs, clean));
+        let p_value = first.is_none().then(|| match &self.against {
+            Against::Campaign(b) => sequential_clean_runs_p(b.failures, b.runs, clean),
+            // The chance of that many clean runs in a row were the rate still `rate`.
+            Against::Rate(rate) => ((clean as f64) * (-rate).ln_1p()).exp(),
+        });
         VerifyOutcome {
             plan: self.clone(),
             verdict,
@@ -318,7 +319,8 @@ pub struct VerifyOutcome {
     pub failures: u64,
     /// Runs that did not fail.
     pub clean: u64,
-    /// One-sided exact p-value against the baseline campaign, when nothing failed.
+    /// One-sided exact p-value, when nothing failed: the sequential conditional test against
+    /// a baseline campaign, or the binomial chance of the clean runs at a known rate.
     pub p_value: Option<f64>,
     /// Why the campaign stopped.
     pub stop_reason: String,
@@ -683,7 +685,7 @@ pub(crate) mod tests {
         assert_eq!(plan.runs_per_second(), None);
         let outcome = plan.judge(&campaign("after", 4, &[], &[], "duration reached"));
         assert_eq!(outcome.verdict, VerifyVerdict::Inconclusive);
-        assert_eq!(outcome.p_value, None);
+        assert_eq!(outcome.p_value, Some(0.0625), "0.5^4");
 
         let plan = VerifyPlan::against_campaign(baseline_30_in_1000(), 0.95).expect("plan");
         assert_eq!(plan.runs_per_second(), Some(100.0));

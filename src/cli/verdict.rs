@@ -1,20 +1,23 @@
 //! Verdicts: `flakehunt plan` (how many runs a question needs), `flakehunt verify` (is it fixed?)
-//! and `flakehunt compare` (is B better than A?). The decisions are
+//! and `flakehunt compare` (is B better than A?), with their exit statuses. The decisions are
 //! [`crate::analysis::verdict`]'s, the wording [`crate::report`]'s.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use clap::Args;
 
+use crate::analysis::spec_diff;
 use crate::analysis::summary::Summary;
 use crate::analysis::verdict::{
-    Baseline, Comparison, Plan, PlanRequest, VerifyPlan, VerifyVerdict,
+    Baseline, Comparison, Direction, Plan, PlanRequest, VerifyPlan, VerifyVerdict,
 };
 use crate::campaign::{launch, prepare};
-use crate::cli::run::RunArgs;
-use crate::cli::{EXIT_FAILURES, EXIT_OK};
+use crate::cli::run::{exit_status, RunArgs};
+use crate::cli::{
+    print_stdout, EXIT_FAILURES, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME,
+    EXIT_USAGE,
+};
 use crate::report;
 use crate::store::{query, Store};
 
@@ -70,6 +73,9 @@ pub struct CompareArgs {
     /// Confidence for intervals and the verdict.
     #[arg(long, value_name = "C", default_value_t = 0.95, value_parser = parse_confidence)]
     pub confidence: f64,
+    /// Exit 1 when B fails significantly more often than A (for CI).
+    #[arg(long)]
+    pub fail_if_worse: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -124,9 +130,9 @@ fn load_summary(store: &Store, wanted: &str) -> Result<Summary> {
     query::summary(store, &id)
 }
 
-/// Print a finished view to stdout; a closed pipe is not an error worth reporting.
-fn emit(text: &str) {
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+/// Print a finished view to stdout (see [`print_stdout`]).
+fn emit(text: &str) -> Result<()> {
+    print_stdout(text)
 }
 
 /// `flakehunt plan`.
@@ -143,14 +149,15 @@ pub fn plan(args: PlanArgs, db: &Path) -> Result<i32> {
     };
     let plan = Plan::new(request, campaign.as_ref().map(Baseline::from))?;
     if args.json {
-        emit(&format!("{}\n", report::plan::json(&plan)));
+        emit(&format!("{}\n", report::plan::json(&plan)))?;
     } else {
-        emit(&report::plan::text(&plan));
+        emit(&report::plan::text(&plan))?;
     }
     Ok(EXIT_OK)
 }
 
-/// `flakehunt verify`.
+/// `flakehunt verify`: 0 fixed, 1 not fixed, 4 inconclusive; 130 when interrupted, 3 after a
+/// runtime error, 2 when the command could not be started (the verdict is printed first).
 pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
     if args.run.runs.is_some() || args.run.max_failures.is_some() {
         bail!("verify decides how many runs it needs; drop -n/--runs and --max-failures");
@@ -173,30 +180,57 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
         eprintln!("{}", report::verify::announcement(&plan));
     }
     // The campaign's own summary is not printed: the verdict replaces it.
-    let outcome = plan.judge(&launch(&prepared, Vec::new())?.summary);
+    let result = launch(&prepared, Vec::new())?;
+    let outcome = plan.judge(&result.summary);
+    let ended = exit_status(&result);
     if run_args.json {
-        emit(&format!("{}\n", report::verify::json(&outcome)));
+        emit(&format!("{}\n", report::verify::json(&outcome)))?;
     } else {
-        emit(&report::verify::text(&outcome));
+        emit(&report::verify::text(&outcome))?;
     }
-    Ok(match outcome.verdict {
-        VerifyVerdict::Fixed { .. } => EXIT_OK,
-        VerifyVerdict::NotFixed(_) | VerifyVerdict::Inconclusive => EXIT_FAILURES,
+    // How the campaign ended outranks its verdict, as for `run` (a spawn error only ever
+    // comes without failures).
+    Ok(match ended {
+        EXIT_RUNTIME | EXIT_INTERRUPTED | EXIT_USAGE => ended,
+        _ => match outcome.verdict {
+            VerifyVerdict::Fixed { .. } => EXIT_OK,
+            VerifyVerdict::NotFixed(_) => EXIT_FAILURES,
+            VerifyVerdict::Inconclusive => EXIT_INCONCLUSIVE,
+        },
     })
 }
 
-/// `flakehunt compare`.
+/// `flakehunt compare`: 0, or 1 with `--fail-if-worse` when B is significantly worse.
 pub fn compare(args: CompareArgs, db: &Path) -> Result<i32> {
     let store = Store::open_existing(db)?;
-    let a = load_summary(&store, &args.a)?;
-    let b = load_summary(&store, &args.b)?;
+    let (a_id, b_id) = (
+        query::resolve_campaign(&store, &args.a)?,
+        query::resolve_campaign(&store, &args.b)?,
+    );
+    let (a, b) = (
+        query::summary(&store, &a_id)?,
+        query::summary(&store, &b_id)?,
+    );
     let comparison = Comparison::new(&a, &b, args.confidence)?;
+    let differences = spec_diff::differences(
+        &query::campaign_spec(&store, &a_id)?,
+        &query::campaign_spec(&store, &b_id)?,
+    );
     if args.json {
-        emit(&format!("{}\n", report::compare::json(&comparison)));
+        emit(&format!(
+            "{}\n",
+            report::compare::json(&comparison, &differences)
+        ))?;
     } else {
-        emit(&report::compare::text(&comparison));
+        emit(&report::compare::text(&comparison, &differences))?;
     }
-    Ok(EXIT_OK)
+    Ok(
+        if args.fail_if_worse && comparison.verdict == Direction::Worse {
+            EXIT_FAILURES
+        } else {
+            EXIT_OK
+        },
+    )
 }
 
 #[cfg(test)]

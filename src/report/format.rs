@@ -1,5 +1,5 @@
-//! The units every view shares: rates, "1 in N", durations, counts with thousands separators,
-//! and paths for display. One place, so every view words a number the same way.
+//! The units every view shares: rates, "1 in N", p-values, durations, counts with thousands
+//! separators, and paths for display. One place, so every view words a number the same way.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -100,6 +100,35 @@ pub fn one_in(rate: f64) -> String {
     format!("1 in {}", group_thousands(rounded as u64))
 }
 
+/// A p-value as printed next to a verdict: `p < 0.001` below 0.001, otherwise `p = ` and three
+/// significant digits without trailing zeros (`p = 0.0496`, `p = 0.094`, `p = 1`), so a value
+/// just under a threshold never rounds onto it. NaN prints as `p = ?`.
+pub fn format_p(p: f64) -> String {
+    if p.is_nan() {
+        return "p = ?".to_string();
+    }
+    let p = p.clamp(0.0, 1.0);
+    if p < 0.001 {
+        return "p < 0.001".to_string();
+    }
+    format!("p = {}", significant(p))
+}
+
+/// A probability in (0, 1] to three significant digits without trailing zeros: `0.05`,
+/// `0.0496`, `1`.
+pub fn significant(p: f64) -> String {
+    if !(p > 0.0 && p.is_finite()) {
+        return "0".to_string();
+    }
+    let decimals = (2 - p.log10().floor() as i32).max(0) as usize;
+    let text = format!("{p:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
 /// `n` in decimal with `,` between groups of three digits.
 pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -149,6 +178,23 @@ mod tests {
         assert_eq!(format_rate(1e-12), "<0.000001%");
         assert_eq!(format_rate(-1.0), "0%");
         assert_eq!(format_rate(f64::NAN), "?");
+    }
+
+    #[test]
+    fn p_values() {
+        assert_eq!(format_p(0.0496), "p = 0.0496");
+        assert_eq!(format_p(0.094), "p = 0.094");
+        assert_eq!(format_p(0.05), "p = 0.05");
+        assert_eq!(format_p(0.5), "p = 0.5");
+        assert_eq!(format_p(1.0), "p = 1");
+        assert_eq!(format_p(0.00123456), "p = 0.00123");
+        assert_eq!(format_p(0.001), "p = 0.001");
+        assert_eq!(format_p(0.000999), "p < 0.001");
+        assert_eq!(format_p(0.0), "p < 0.001");
+        assert_eq!(format_p(1e-300), "p < 0.001");
+        assert_eq!(format_p(0.99951), "p = 1");
+        assert_eq!(format_p(2.0), "p = 1");
+        assert_eq!(format_p(f64::NAN), "p = ?");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use crate::analysis::verdict::{Against, Novelty, VerifyOutcome, VerifyPlan, VerifyVerdict};
-use crate::report::format::{format_rate, one_in};
+use crate::report::format::{format_p, format_rate, one_in, significant};
 use crate::report::plan::wall_time;
 use crate::report::thousands;
 use crate::text::escape_line;
@@ -54,6 +54,10 @@ pub fn json(outcome: &VerifyOutcome) -> Value {
         "failures": outcome.failures,
         "first_failure": first_failure,
         "p_value": outcome.p_value,
+        "test": match &outcome.plan.against {
+            Against::Campaign(_) => "sequential-exact-one-sided",
+            Against::Rate(_) => "binomial-exact-one-sided",
+        },
         "baseline": outcome.plan.baseline().map(|b| json!({
             "campaign": b.campaign,
             "runs": b.runs,
@@ -105,10 +109,30 @@ fn render_into(out: &mut String, outcome: &VerifyOutcome) -> std::fmt::Result {
         )?,
     }
     if let Some(p) = outcome.p_value {
-        writeln!(
-            out,
-            "  one-sided exact test against the baseline: p = {p:.3}"
-        )?;
+        let alpha = significant(1.0 - plan.confidence);
+        match &plan.against {
+            Against::Campaign(_) => {
+                writeln!(
+                    out,
+                    "  one-sided sequential exact test (Fisher) against the baseline: {}; \
+                     fixed once p <= {alpha}",
+                    format_p(p)
+                )?;
+                if matches!(outcome.verdict, VerifyVerdict::Fixed { .. }) {
+                    writeln!(
+                        out,
+                        "  (`compare` asks the two-sided question, whether the rate changed \
+                         either way: its p is about twice this)"
+                    )?;
+                }
+            }
+            Against::Rate(rate) => writeln!(
+                out,
+                "  one-sided exact binomial test against a rate of {}: {}; fixed once p <= {alpha}",
+                format_rate(*rate),
+                format_p(p)
+            )?,
+        }
     }
     writeln!(
         out,

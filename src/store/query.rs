@@ -145,6 +145,29 @@ pub fn campaign(store: &Store, id: &str) -> Result<CampaignRow> {
         .with_context(|| format!("no campaign '{id}'"))
 }
 
+/// What shaped a campaign, as one JSON object: the recorded spec (its options) with the
+/// `command`, the working directory (`cwd`, where the runs really ran) and the `host` added.
+pub fn campaign_spec(store: &Store, id: &str) -> Result<serde_json::Value> {
+    let (spec, command, cwd, host): (String, String, Option<String>, Option<String>) = store
+        .conn()
+        .query_row(
+            "SELECT spec, command, cwd, host FROM campaigns WHERE id = ?1",
+            params![id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?
+        .with_context(|| format!("no campaign '{id}'"))?;
+    let mut object = match serde_json::from_str::<serde_json::Value>(&spec) {
+        Ok(serde_json::Value::Object(object)) => object,
+        _ => serde_json::Map::new(),
+    };
+    let command = serde_json::from_str(&command).unwrap_or(serde_json::Value::String(command));
+    object.insert("command".into(), command);
+    object.insert("cwd".into(), cwd.into());
+    object.insert("host".into(), host.into());
+    Ok(serde_json::Value::Object(object))
+}
+
 /// The campaign's summary: as written at its end, or rebuilt from its runs if it never ended.
 pub fn summary(store: &Store, id: &str) -> Result<Summary> {
     let row = campaign(store, id)?;
