@@ -45,6 +45,8 @@ pub struct ProgressSink {
     stop: StopRules,
     last_line: Instant,
     last_progress: Option<Progress>,
+    /// A status line was printed (`Lines`), so the final tally gets one too.
+    status_shown: bool,
 }
 
 impl std::fmt::Debug for ProgressSink {
@@ -87,6 +89,7 @@ impl ProgressSink {
             stop,
             last_line: Instant::now(),
             last_progress: None,
+            status_shown: false,
         }
     }
 
@@ -209,6 +212,7 @@ impl Sink for ProgressSink {
             }
             ProgressMode::Lines if self.last_line.elapsed() >= LINE_INTERVAL => {
                 self.last_line = Instant::now();
+                self.status_shown = true;
                 let status = Self::status(progress, tally, true);
                 self.say(&format!(
                     "{}: {status}{eta}",
@@ -250,9 +254,32 @@ impl Sink for ProgressSink {
         }
     }
 
-    fn finished(&mut self, _summary: &crate::analysis::summary::Summary) -> Result<()> {
+    fn finished(&mut self, summary: &crate::analysis::summary::Summary) -> Result<()> {
+        // The last frame is drawn from the final tally: runs that finished after the last tick
+        // must not leave it contradicting the summary printed below it.
+        let failures = summary.failures;
+        let rate = match summary.runs {
+            0 => "-".to_string(),
+            runs => format_rate(failures as f64 / runs as f64),
+        };
+        let plural = if failures == 1 { "" } else { "s" };
+        let status = format!("{failures} failure{plural} ({rate}), done");
         if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+            bar.set_position(summary.runs);
+            let runs = if self.stop.runs.is_none() {
+                format!("{} runs, ", summary.runs)
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{runs}{status}"));
+            bar.finish();
+        } else if self.status_shown {
+            let elapsed = Duration::try_from_secs_f64(summary.elapsed_s).unwrap_or_default();
+            let runs = summary.runs;
+            self.say(&format!(
+                "{}: {runs} runs, {status}",
+                compact_duration(elapsed)
+            ));
         }
         Ok(())
     }
