@@ -553,3 +553,65 @@ fn the_last_progress_frame_shows_the_final_tally() {
         "{screen:?}"
     );
 }
+
+/// A failure's signature and its example line show invalid bytes alike (`\xNN`).
+#[test]
+fn signatures_escape_invalid_bytes_as_example_lines_do() {
+    let dir = scratch();
+    let (code, summary, _) = run_json(
+        &dir.path().join("out"),
+        &["-n", "1"],
+        &["out:boom", "garbage:12", "exit:1"],
+    );
+    assert_eq!(code, 1);
+    let signature = &summary["signatures"][0];
+    let text = signature["text"].as_str().expect("text");
+    let example = signature["example_line"].as_str().expect("example line");
+    assert!(!text.contains('\u{fffd}'), "{text}");
+    let first_escape = example
+        .find("\\x")
+        .map(|at| &example[at..at + 4])
+        .expect("an escape");
+    assert!(text.contains(first_escape), "{text} vs {example}");
+}
+
+/// The first binary marker of a campaign names the command that prints the exact bytes, once;
+/// `log` names it in its first marker too.
+#[test]
+fn the_binary_marker_points_at_log_raw_once() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let output = flakehunt()
+        .arg("--db")
+        .arg(&db)
+        .args(["run", "-n", "2", "-j", "1", "--progress", "lines", "--out"])
+        .arg(dir.path().join("out"))
+        .arg("--")
+        .arg(fixture())
+        .args(["garbage:2048", "fail-on:0:1", "fail-on:1:2"])
+        .output()
+        .expect("run");
+    let err = stderr(&output);
+    assert_eq!(
+        err.matches("binary").count(),
+        2,
+        "two new signatures, two markers: {err}"
+    );
+    assert_eq!(
+        err.matches("exact bytes: flakehunt log ").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains(" 0 --raw ...]"), "{err}");
+    let log = flakehunt()
+        .arg("--db")
+        .arg(&db)
+        .args(["log", "last", "1"])
+        .output()
+        .expect("log");
+    let shown = stdout(&log);
+    assert!(
+        shown.contains("binary, exact bytes: flakehunt log ") && shown.contains(" 1 --raw ...]"),
+        "{shown}"
+    );
+}

@@ -537,3 +537,211 @@ fn oversize_fields_are_cut_in_bounded_memory() {
         assert!(snippet.len() < 4096);
     }
 }
+
+/// A sighting's date, platform, commit and source.
+type Provenance = (String, Option<String>, Option<String>, Option<String>);
+
+/// The provenance of every sighting ingested from files of `format`.
+fn provenance(db: &Path, format: &str) -> Vec<Provenance> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut statement = conn
+        .prepare(
+            "SELECT date, platform, commit_id, source FROM sightings WHERE format = ?1 ORDER BY id",
+        )
+        .expect("query");
+    statement
+        .query_map([format], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("read rows")
+}
+
+#[test]
+fn dated_layouts_give_metadata_and_replace_corrects_it() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let tree = dir.path().join("ci");
+    write(
+        &tree.join("2021-04-16/linux-amd64/junit.xml"),
+        NEXTEST_JUNIT,
+    );
+    write(
+        &tree.join("2021-04-17-cf2396c/darwin-arm64/report.xml"),
+        PYTEST_JUNIT,
+    );
+    let ingest = |args: &[&str], path: &Path| {
+        let output = flakehunt_db(&db)
+            .args(["ingest", "--json"])
+            .args(args)
+            .arg(path)
+            .output()
+            .expect("ingest");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        (report, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (report, _) = ingest(&[], &tree);
+    assert_eq!(report["ingested"], 2);
+    let nextest = provenance(&db, "junit");
+    let dated: Vec<_> = nextest
+        .iter()
+        .map(|(date, platform, commit, _)| (date.as_str(), platform.as_deref(), commit.as_deref()))
+        .collect();
+    assert!(
+        dated.contains(&("2021-04-16T00:00:00Z", Some("linux-amd64"), None)),
+        "{dated:?}"
+    );
+    assert!(
+        dated.contains(&(
+            "2021-04-17T00:00:00Z",
+            Some("darwin-arm64"),
+            Some("cf2396c")
+        )),
+        "{dated:?}"
+    );
+
+    // Corrected flags without --replace change nothing, and say how to.
+    let file = tree.join("2021-04-16/linux-amd64/junit.xml");
+    let fix = [
+        "--platform",
+        "linux-arm64",
+        "--date",
+        "2021-04-20",
+        "--source",
+        "ci#7",
+    ];
+    let (report, stderr) = ingest(&fix, &file);
+    assert_eq!(
+        (report["duplicates"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(stderr.contains("add --replace"), "{stderr}");
+    assert_eq!(provenance(&db, "junit"), nextest);
+
+    let mut with_replace = fix.to_vec();
+    with_replace.push("--replace");
+    let (report, _) = ingest(&with_replace, &file);
+    assert_eq!(report["updated"], 1);
+    let after = provenance(&db, "junit");
+    let corrected: Vec<_> = after
+        .iter()
+        .filter(|(_, platform, _, _)| platform.as_deref() == Some("linux-arm64"))
+        .collect();
+    assert_eq!(report["updated_sightings"], corrected.len());
+    assert!(!corrected.is_empty());
+    for (date, _, commit, source) in &corrected {
+        assert_eq!(date, "2021-04-20T00:00:00Z");
+        assert_eq!(
+            commit, &None,
+            "a field no flag or path gives keeps its value"
+        );
+        assert_eq!(source.as_deref(), Some("ci#7"));
+    }
+    // The other file was not touched, and nothing was added.
+    assert_eq!(after.len(), nextest.len());
+    assert!(after
+        .iter()
+        .any(|(_, platform, _, _)| platform.as_deref() == Some("darwin-arm64")));
+    // Replacing with the same values again changes nothing.
+    let (report, _) = ingest(&with_replace, &file);
+    assert_eq!(
+        (report["duplicates"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let found = flakehunt_db(&db)
+        .args(["search", "No signal", "--platform", "linux-arm64", "--json"])
+        .output()
+        .expect("search");
+    assert_eq!(found.status.code(), Some(0));
+}
+
+#[test]
+fn triage_calls_a_signature_gone_after_quiet_periods() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let old = "--- FAIL: TestPoolWakeup (0.10s)\n    pool_test.go:88: lost wakeup in pool\nFAIL\n";
+    for (date, platform, log) in [
+        ("2021-03-01", "linux-386", old),
+        ("2021-04-02", "linux-amd64", BUILDER_LOG),
+        (
+            "2021-04-16",
+            "linux-amd64",
+            &BUILDER_LOG.replace("6.32s", "6.40s"),
+        ),
+    ] {
+        let path = dir.path().join(format!("{date}/{platform}"));
+        write(&path, log);
+        let output = flakehunt_db(&db)
+            .arg("ingest")
+            .arg(&path)
+            .output()
+            .expect("ingest");
+        assert_eq!(output.status.code(), Some(0));
+    }
+    let triage = |args: &[&str]| {
+        let output = flakehunt_db(&db)
+            .args(["search", "--triage", "--json"])
+            .args(args)
+            .output()
+            .expect("triage");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("json")
+    };
+    let trend_of = |view: &serde_json::Value, text: &str| {
+        let rows = view["rows"].as_array().expect("rows");
+        let row = rows
+            .iter()
+            .find(|row| row["text"].as_str().is_some_and(|t| t.contains(text)))
+            .unwrap_or_else(|| panic!("no {text} in {view}"));
+        (
+            row["trend"].as_str().unwrap_or("").to_string(),
+            row["quiet_periods"].as_u64(),
+        )
+    };
+    // Seen once, seven weekly periods before the newest sighting's: gone, not steady.
+    let weekly = triage(&[]);
+    assert_eq!(weekly["gone_after"], 3);
+    assert_eq!(
+        trend_of(&weekly, "TestPoolWakeup"),
+        ("gone".to_string(), Some(7))
+    );
+    assert_eq!(trend_of(&weekly, "signal_windows_test").1, Some(0));
+    // By day, quiet periods are counted past the window's start.
+    let daily = triage(&["--by", "day", "--gone-after", "15"]);
+    assert_eq!(
+        trend_of(&daily, "TestPoolWakeup"),
+        ("gone".to_string(), Some(46))
+    );
+    assert_eq!(
+        trend_of(&daily, "signal_windows_test"),
+        ("steady".to_string(), Some(0))
+    );
+    let patient = triage(&["--gone-after", "8"]);
+    assert_ne!(trend_of(&patient, "TestPoolWakeup").0, "gone");
+    let text = flakehunt_db(&db)
+        .args(["search", "--triage"])
+        .output()
+        .expect("triage");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("gone: not seen for 3 weeks (--gone-after)"),
+        "{text}"
+    );
+    let bad = flakehunt_db(&db)
+        .args(["search", "--triage", "--gone-after", "0"])
+        .output()
+        .expect("triage");
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -305,8 +305,76 @@ fn replace_numbers(s: &str) -> Cow<'_, str> {
 /// 11. whitespace runs collapsed to one space, trimmed, capped at 300 characters (`…` marks a
 ///     cut).
 pub fn normalise(line: &[u8]) -> String {
+    normalise_text(&String::from_utf8_lossy(&strip_ansi(line)))
+}
+
+/// A line normalised twice when it holds invalid UTF-8: `(hashed, shown)`. `hashed` is
+/// [`normalise`]'s (invalid bytes as U+FFFD), from which signature ids are computed and must
+/// stay as they were; `shown` names the invalid bytes as `\xNN`, as example lines escape them,
+/// so that a signature and its example line agree. For valid UTF-8 both are the same.
+fn normalise_both(line: &[u8]) -> (String, String) {
+    let hashed = normalise(line);
     let stripped = strip_ansi(line);
-    let text: String = String::from_utf8_lossy(&stripped)
+    let shown = match std::str::from_utf8(&stripped) {
+        Ok(_) => None,
+        Err(_) => decode_with_stand_ins(&stripped)
+            .map(|decoded| escape_stand_ins(&normalise_text(&decoded))),
+    };
+    (hashed.clone(), shown.unwrap_or(hashed))
+}
+
+/// First of the private-use characters standing in for invalid bytes while a line is
+/// normalised for display: byte `b` becomes `U+10FF00 + b`. Like the U+FFFD of a lossy
+/// decoding they are neither word characters, digits nor spaces, so every normalisation step
+/// treats them alike.
+const STAND_IN_BASE: u32 = 0x10_FF00;
+
+/// `bytes` decoded as UTF-8 with each byte of an invalid sequence as its stand-in; `None` if
+/// the valid text already holds stand-in characters (then they would be ambiguous).
+fn decode_with_stand_ins(bytes: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (decoded, size) = bstr::decode_utf8(rest);
+        let size = size.max(1);
+        match decoded {
+            Some(c) if u32::from(c) >= STAND_IN_BASE => return None,
+            Some(c) => out.push(c),
+            None => {
+                for &byte in &rest[..size] {
+                    out.push(char::from_u32(STAND_IN_BASE + u32::from(byte))?);
+                }
+            }
+        }
+        rest = &rest[size..];
+    }
+    Some(out)
+}
+
+/// Stand-ins back to `\xNN`, keeping the result within [`MAX_NORMALISED_CHARS`] characters
+/// (cut before an escape, never inside one, and marked `…`).
+fn escape_stand_ins(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = 0;
+    for c in text.chars() {
+        let piece = match u32::from(c).checked_sub(STAND_IN_BASE) {
+            Some(byte) => format!("\\x{byte:02x}"),
+            None => c.to_string(),
+        };
+        let piece_chars = piece.chars().count();
+        if chars + piece_chars > MAX_NORMALISED_CHARS - 1 && c != '…' {
+            out.push('…');
+            return out;
+        }
+        out.push_str(&piece);
+        chars += piece_chars;
+    }
+    out
+}
+
+/// The steps of [`normalise`] after decoding.
+fn normalise_text(decoded: &str) -> String {
+    let text: String = decoded
         .chars()
         .filter(|&c| !is_spoofing_char(c))
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -345,12 +413,12 @@ pub fn normalise(line: &[u8]) -> String {
 
 pub use crate::record::Signature;
 
-/// A signature with the given text and its derived id.
-fn signature_from_text(text: String) -> Signature {
-    let hash = format!("{:016x}", xxh3_64(text.as_bytes()));
+/// A signature showing `shown`, with the id derived from `hashed` (see [`normalise_both`]).
+fn signature_from_text(hashed: &str, shown: String) -> Signature {
+    let hash = format!("{:016x}", xxh3_64(hashed.as_bytes()));
     Signature {
         id: hash[..ID_HEX_DIGITS].to_string(),
-        text,
+        text: shown,
     }
 }
 
@@ -372,23 +440,32 @@ pub fn signature_for(
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
 
-    let mut explanation = telling_line.map(normalise).unwrap_or_default();
-    if explanation.is_empty() {
-        let mut tail: Vec<String> = tail_lines
+    let (mut hashed, mut shown) = telling_line.map(normalise_both).unwrap_or_default();
+    if hashed.is_empty() {
+        let mut tail: Vec<(String, String)> = tail_lines
             .iter()
             .rev()
-            .map(|line| normalise(line))
-            .filter(|line| !line.is_empty())
+            .map(|line| normalise_both(line))
+            .filter(|(line, _)| !line.is_empty())
             .take(TAIL_LINES_USED)
             .collect();
         tail.reverse();
-        explanation = tail.join(" | ");
+        hashed = tail
+            .iter()
+            .map(|(h, _)| h.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        shown = tail
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ");
     }
 
-    if explanation.is_empty() {
-        signature_from_text(label)
+    if hashed.is_empty() {
+        signature_from_text(&label, label.clone())
     } else {
-        signature_from_text(format!("{label}: {explanation}"))
+        signature_from_text(&format!("{label}: {hashed}"), format!("{label}: {shown}"))
     }
 }
 
@@ -652,7 +729,39 @@ mod tests {
         );
         let b = signature_of("exit 1", b"FAIL: widget \xff broke after 9ms\n");
         assert_eq!(a, b);
-        assert_eq!(a.text, "exit 1: FAIL: widget \u{fffd} broke after <dur>");
+        // Shown as example lines show invalid bytes; the id is still that of the lossy text
+        // earlier versions stored, so it matches theirs.
+        assert_eq!(a.text, "exit 1: FAIL: widget \\xff broke after <dur>");
+        let lossy = "exit 1: FAIL: widget \u{fffd} broke after <dur>";
+        assert_eq!(a.id, format!("{:016x}", xxh3_64(lossy.as_bytes()))[..12]);
+    }
+
+    #[test]
+    fn invalid_bytes_are_shown_per_byte_and_normalised_alike() {
+        // A truncated sequence is one U+FFFD in the hashed text, two escapes when shown.
+        let sig = signature_of("exit 2", b"panic: bad \xe2\x82 at 0x1f00 after 12ms\n");
+        assert_eq!(sig.text, "exit 2: panic: bad \\xe2\\x82 at 0x? after <dur>");
+        let hashed = "exit 2: panic: bad \u{fffd} at 0x? after <dur>";
+        assert_eq!(sig.id, format!("{:016x}", xxh3_64(hashed.as_bytes()))[..12]);
+        // Numbers next to invalid bytes are replaced as next to U+FFFD.
+        let a = signature_of("exit 1", b"FAIL: \xff42 items\n");
+        assert_eq!(a.text, "exit 1: FAIL: \\xffN items");
+        // Garbage fills the shown text no further than the cap, never splitting an escape.
+        let mut garbage = b"panic: ".to_vec();
+        garbage.extend([0xffu8; 400]);
+        let long = signature_of("exit 1", &garbage);
+        assert!(
+            long.text.chars().count() <= MAX_NORMALISED_CHARS + 8,
+            "{}",
+            long.text
+        );
+        assert!(long.text.ends_with("\\xff…"), "{}", long.text);
+        // Valid text that happens to hold the stand-in characters is shown as decoded lossily.
+        let odd = signature_of(
+            "exit 1",
+            &["FAIL: \u{10ff41} ".as_bytes(), b"\xff"].concat(),
+        );
+        assert_eq!(odd.text, "exit 1: FAIL: \u{10ff41} \u{fffd}");
     }
 
     #[test]

@@ -65,10 +65,11 @@ pub fn launch(prepared: &Prepared, extra_sinks: Vec<Box<dyn Sink>>) -> Result<Ca
         };
         sinks.push(Box::new(StoreSink::start(store, &info)?));
     }
-    sinks.push(Box::new(ProgressSink::new(
-        outputs.progress,
-        spec.stop.clone(),
-    )));
+    let progress = ProgressSink::new(outputs.progress, spec.stop.clone());
+    sinks.push(Box::new(match &outputs.history {
+        Some(_) => progress.with_raw_hint(&spec.id),
+        None => progress,
+    }));
     let options = CampaignOptions {
         sinks,
         guard_exe: std::env::current_exe().ok(),

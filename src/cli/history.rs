@@ -11,7 +11,7 @@ use clap::Args;
 use crate::cli::EXIT_OK;
 use crate::report;
 use crate::store::{query, Store};
-use crate::text::{render_excerpt, ExcerptOptions};
+use crate::text::{excerpt, ExcerptOptions};
 
 /// Arguments of `flakehunt history`.
 #[derive(Debug, Clone, Args)]
@@ -102,18 +102,24 @@ pub fn log(args: LogArgs, db: &Path) -> Result<i32> {
         let _ = std::io::copy(&mut reader, &mut out);
         return Ok(EXIT_OK);
     }
-    print_escaped(file, &mut out)?;
+    print_escaped(
+        file,
+        &format!("flakehunt log {id} {} --raw", args.run),
+        &mut out,
+    )?;
     Ok(EXIT_OK)
 }
 
 /// Bytes rendered at a time by `flakehunt log`.
 const BLOCK: usize = 1 << 20;
 
-/// Print a log of any size safely: escaped line by line, binary runs collapsed, in 1 MiB blocks.
-fn print_escaped(file: File, out: &mut impl Write) -> Result<()> {
-    let options = ExcerptOptions {
+/// Print a log of any size safely: escaped line by line, binary runs collapsed, in 1 MiB blocks;
+/// the first binary marker names `raw_command`.
+fn print_escaped(file: File, raw_command: &str, out: &mut impl Write) -> Result<()> {
+    let mut options = ExcerptOptions {
         max_lines: usize::MAX,
         max_line_chars: 16 * 1024,
+        raw_hint: Some(raw_command.to_string()),
         ..ExcerptOptions::default()
     };
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -132,8 +138,11 @@ fn print_escaped(file: File, out: &mut impl Write) -> Result<()> {
         if block.is_empty() {
             break;
         }
-        let rendered = render_excerpt(&block, &options);
-        if writeln!(out, "{rendered}").is_err() {
+        let rendered = excerpt(&block, &options);
+        if rendered.hinted {
+            options.raw_hint = None;
+        }
+        if writeln!(out, "{}", rendered.text).is_err() {
             break;
         }
     }

@@ -12,7 +12,9 @@ use crate::ingest::date::normalise_date;
 use crate::ingest::{self, SourceMeta};
 use crate::report;
 use crate::report::ingest::IngestTotals;
-use crate::store::writer::{artifact_known, record_artifact, ArtifactOrigin, Recorded};
+use crate::store::writer::{
+    artifact_known, record_artifact, update_artifact_meta, ArtifactOrigin, Recorded,
+};
 use crate::store::{now_rfc3339, Store};
 
 /// Arguments of `flakehunt ingest`.
@@ -33,6 +35,10 @@ pub struct IngestArgs {
     /// Where they came from, e.g. a CI job URL.
     #[arg(long, value_name = "URL")]
     pub source: Option<String>,
+    /// For files already ingested, set the commit, date, platform and source the flags and
+    /// path now give (a field neither gives keeps its value) instead of skipping them.
+    #[arg(long)]
+    pub replace: bool,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -60,7 +66,16 @@ pub fn execute(args: IngestArgs, db: &Path) -> Result<i32> {
     }
     let files = ingest::collect_files(&args.paths).context("cannot list the files to ingest")?;
     let mut store = Store::open(db)?;
-    let totals = import(&mut store, &files, &overrides)?;
+    let totals = import(&mut store, &files, &overrides, args.replace)?;
+    let flags_given = [&args.commit, &args.date, &args.platform, &args.source]
+        .iter()
+        .any(|flag| flag.is_some());
+    if totals.duplicates > 0 && flags_given && !args.replace {
+        eprintln!(
+            "flakehunt: note: {}",
+            report::ingest::replace_hint(totals.duplicates)
+        );
+    }
     let shown = if args.json {
         format!("{}\n", report::ingest::json(&totals))
     } else {
@@ -80,6 +95,8 @@ enum Imported {
     Added(u64),
     /// Its content was already in the history.
     Duplicate,
+    /// Its content was already in the history; this many of its sightings got new metadata.
+    Updated(u64),
     /// It could not be read: the message for the totals.
     Unreadable(String),
     /// It could not be parsed: the message for the totals and the `skipped` line.
@@ -87,7 +104,13 @@ enum Imported {
 }
 
 /// Import every file, saying on stderr which ones are skipped; the store errors stop it.
-fn import(store: &mut Store, files: &[PathBuf], overrides: &SourceMeta) -> Result<IngestTotals> {
+/// With `replace`, files already ingested get the metadata they would be given now.
+fn import(
+    store: &mut Store,
+    files: &[PathBuf],
+    overrides: &SourceMeta,
+    replace: bool,
+) -> Result<IngestTotals> {
     let fallback_date = now_rfc3339();
     let mut totals = IngestTotals {
         files: files.len(),
@@ -95,12 +118,16 @@ fn import(store: &mut Store, files: &[PathBuf], overrides: &SourceMeta) -> Resul
     };
     let mut stderr = std::io::stderr().lock();
     for file in files {
-        match import_file(store, file, overrides, &fallback_date)? {
+        match import_file(store, file, overrides, &fallback_date, replace)? {
             Imported::Added(sightings) => {
                 totals.ingested += 1;
                 totals.sightings += sightings;
             }
             Imported::Duplicate => totals.duplicates += 1,
+            Imported::Updated(sightings) => {
+                totals.updated += 1;
+                totals.updated_sightings += sightings;
+            }
             Imported::Unreadable(message) => totals.errors.push(message),
             Imported::Unparsable(message) => {
                 let _ = writeln!(stderr, "{}", report::ingest::skipped(&message));
@@ -111,12 +138,14 @@ fn import(store: &mut Store, files: &[PathBuf], overrides: &SourceMeta) -> Resul
     Ok(totals)
 }
 
-/// Read, parse and record one file unless its content is already known.
+/// Read, parse and record one file unless its content is already known (then, with `replace`,
+/// update its sightings' metadata).
 fn import_file(
     store: &mut Store,
     file: &Path,
     overrides: &SourceMeta,
     fallback_date: &str,
+    replace: bool,
 ) -> Result<Imported> {
     let artifact = match ingest::Artifact::open(file) {
         Ok(artifact) => artifact,
@@ -128,7 +157,15 @@ fn import_file(
     };
     let hash = artifact.hash();
     if artifact_known(store, hash)? {
-        return Ok(Imported::Duplicate);
+        if !replace {
+            return Ok(Imported::Duplicate);
+        }
+        return Ok(
+            match update_artifact_meta(store, hash, &source_meta(file, overrides))? {
+                0 => Imported::Duplicate,
+                changed => Imported::Updated(changed as u64),
+            },
+        );
     }
     let parsed = match artifact.parse() {
         Ok(parsed) => parsed,

@@ -41,6 +41,9 @@ pub struct SearchArgs {
     /// Number of triage columns.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub periods: usize,
+    /// Call a signature `gone` once it has not been seen for N periods (days or weeks).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub gone_after: u64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -71,6 +74,11 @@ fn query(args: &SearchArgs) -> Result<SearchQuery> {
     }
     if args.periods == 0 || args.periods > 520 {
         bail!("--periods must be between 1 and 520");
+    }
+    if args.gone_after == 0 {
+        bail!(
+            "--gone-after must be at least 1 (a signature seen in the newest period is not gone)"
+        );
     }
     Ok(SearchQuery {
         pattern: args
@@ -103,7 +111,7 @@ pub fn execute(args: SearchArgs, db: &Path) -> Result<i32> {
             PeriodArg::Day => Period::Day,
             PeriodArg::Week => Period::Week,
         };
-        let view = triage(&store, &query, period, args.periods)?;
+        let view = triage(&store, &query, period, args.periods, args.gone_after)?;
         let shown = if args.json {
             report::search::triage_json(&view)? + "\n"
         } else {

@@ -270,11 +270,12 @@ pub struct FinishedRun {
 /// [`analysis::signature`](crate::analysis::signature).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Signature {
-    /// First 12 lowercase hex digits of the XXH3-64 hash of `text`.
+    /// First 12 lowercase hex digits of the XXH3-64 hash of `text`, as it reads with invalid
+    /// UTF-8 decoded to U+FFFD (where `text` shows `\xNN`, as example lines do).
     ///
     /// Ids are stored in campaign records and compared across versions and machines, so the
-    /// hash (XXH3-64, seed 0, over the UTF-8 bytes of `text`), its formatting and the
-    /// normalisation feeding `text` must stay stable.
+    /// hash (XXH3-64, seed 0, over the UTF-8 bytes of that text), its formatting and the
+    /// normalisation feeding it must stay stable.
     pub id: String,
     /// `"{outcome_label}: {normalised line(s)}"`, or just the outcome label when the run left
     /// no usable output.

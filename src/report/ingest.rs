@@ -18,8 +18,13 @@ pub struct IngestTotals {
     pub ingested: u64,
     /// Failure sightings added.
     pub sightings: u64,
-    /// Files whose content was already in the history.
+    /// Files whose content was already in the history (and, with `--replace`, whose metadata
+    /// was already as given).
     pub duplicates: u64,
+    /// Files already in the history whose sightings got new metadata (`--replace`).
+    pub updated: u64,
+    /// Sightings of those files that changed.
+    pub updated_sightings: u64,
     /// One message per file that could not be read or parsed, from [`unreadable`] or
     /// [`unparsable`].
     pub errors: Vec<String>,
@@ -49,8 +54,17 @@ pub fn skipped(message: &str) -> String {
 
 /// The totals as one sentence.
 pub fn text(totals: &IngestTotals) -> String {
+    let updated = if totals.updated > 0 {
+        format!(
+            "; {} updated ({} sighting(s) with new metadata)",
+            totals.updated, totals.updated_sightings
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "ingested {} of {} file(s): {} failure sighting(s); {} already known; {} unreadable\n",
+        "ingested {} of {} file(s): {} failure sighting(s){updated}; {} already known; {} \
+         unreadable\n",
         totals.ingested,
         totals.files,
         totals.sightings,
@@ -59,14 +73,24 @@ pub fn text(totals: &IngestTotals) -> String {
     )
 }
 
-/// The totals as one JSON object: `files`, `ingested`, `sightings`, `duplicates` and the list
-/// of `errors`.
+/// The note after re-ingesting known files with metadata flags but without `--replace`.
+pub fn replace_hint(duplicates: u64) -> String {
+    format!(
+        "{duplicates} file(s) were ingested before and were left as they were; add --replace to \
+         give them this commit, date, platform and source"
+    )
+}
+
+/// The totals as one JSON object: `files`, `ingested`, `sightings`, `duplicates`, `updated`
+/// (files), `updated_sightings` and the list of `errors`.
 pub fn json(totals: &IngestTotals) -> serde_json::Value {
     serde_json::json!({
         "files": totals.files,
         "ingested": totals.ingested,
         "sightings": totals.sightings,
         "duplicates": totals.duplicates,
+        "updated": totals.updated,
+        "updated_sightings": totals.updated_sightings,
         "errors": totals.errors,
     })
 }
@@ -81,6 +105,8 @@ mod tests {
             ingested: 4,
             sightings: 9,
             duplicates: 1,
+            updated: 0,
+            updated_sightings: 0,
             errors: vec![
                 unreadable(
                     Path::new("ci/missing.xml"),
@@ -100,6 +126,16 @@ mod tests {
             shown.push('\n');
         }
         insta::assert_snapshot!(shown);
+        let replaced = IngestTotals {
+            updated: 2,
+            updated_sightings: 5,
+            ..IngestTotals::default()
+        };
+        assert_eq!(
+            text(&replaced),
+            "ingested 0 of 0 file(s): 0 failure sighting(s); 2 updated (5 sighting(s) with new \
+             metadata); 0 already known; 0 unreadable\n"
+        );
     }
 
     #[test]
@@ -119,7 +155,7 @@ mod tests {
         // Keys in a fixed (sorted) order, so the printed object is stable.
         assert_eq!(
             value.to_string(),
-            r#"{"duplicates":1,"errors":["ci/missing.xml: permission denied","ci/bad\\e[31m.xml:4:24: malformed XML"],"files":7,"ingested":4,"sightings":9}"#
+            r#"{"duplicates":1,"errors":["ci/missing.xml: permission denied","ci/bad\\e[31m.xml:4:24: malformed XML"],"files":7,"ingested":4,"sightings":9,"updated":0,"updated_sightings":0}"#
         );
     }
 

@@ -144,6 +144,13 @@ pub fn triage_text(view: &Triage) -> String {
             escape_line(row.text.as_bytes(), 100),
         );
     }
+    let _ = writeln!(
+        out,
+        "gone: not seen for {} {unit}{} (--gone-after); new: seen only lately; worse, better: \
+         the last quarter of the {unit}s against the quarter before",
+        view.gone_after,
+        if view.gone_after == 1 { "" } else { "s" }
+    );
     out
 }
 
@@ -234,7 +241,13 @@ mod tests {
     }
 
     fn triage_row(signature: &str, trend: &'static str, per_period: Vec<u64>) -> TriageRow {
+        let quiet_periods = per_period
+            .iter()
+            .rev()
+            .take_while(|&&count| count == 0)
+            .count() as u64;
         TriageRow {
+            quiet_periods,
             signature: signature.into(),
             text: format!("exit 1: failure {signature}"),
             count: per_period.iter().sum(),
@@ -256,6 +269,7 @@ mod tests {
         Triage {
             period,
             periods: labels.iter().map(|label| label.to_string()).collect(),
+            gone_after: 3,
             rows: vec![
                 triage_row("0f086dc0da9f", "worse", ramp),
                 triage_row("d633b32ba973", "gone", gone),

@@ -16,7 +16,7 @@ use crate::report::format::format_rate;
 use crate::runner::{Notice, Progress};
 use crate::sink::Sink;
 use crate::spec::StopRules;
-use crate::text::{escape_line, render_excerpt, ExcerptOptions};
+use crate::text::{escape_line, excerpt, ExcerptOptions};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct ProgressSink {
     last_progress: Option<Progress>,
     /// A status line was printed (`Lines`), so the final tally gets one too.
     status_shown: bool,
+    /// The campaign `flakehunt log --raw` can show saved runs of, until a binary marker named it.
+    raw_hint: Option<String>,
 }
 
 impl std::fmt::Debug for ProgressSink {
@@ -90,7 +92,15 @@ impl ProgressSink {
             last_line: Instant::now(),
             last_progress: None,
             status_shown: false,
+            raw_hint: None,
         }
+    }
+
+    /// Name `flakehunt log CAMPAIGN N --raw` in the first binary marker of an excerpt (the
+    /// campaign is in the history, so its saved runs can be shown).
+    pub fn with_raw_hint(mut self, campaign: &str) -> ProgressSink {
+        self.raw_hint = Some(campaign.to_string());
+        self
     }
 
     fn say(&self, line: &str) {
@@ -184,11 +194,19 @@ impl Sink for ProgressSink {
             line.push_str(&format!("\n     saved {}", display_path(&saved.log)));
         }
         if new && !record.digest.tail_bytes.is_empty() {
+            let raw_hint = (self.raw_hint.as_ref())
+                .filter(|_| run.saved.is_some())
+                .map(|campaign| format!("flakehunt log {campaign} {} --raw", record.index));
             let options = ExcerptOptions {
                 max_lines: EXCERPT_LINES,
+                raw_hint,
                 ..ExcerptOptions::default()
             };
-            for excerpt_line in render_excerpt(&record.digest.tail_bytes, &options).lines() {
+            let shown = excerpt(&record.digest.tail_bytes, &options);
+            if shown.hinted {
+                self.raw_hint = None;
+            }
+            for excerpt_line in shown.text.lines() {
                 line.push_str("\n     | ");
                 line.push_str(excerpt_line);
             }

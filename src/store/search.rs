@@ -347,6 +347,8 @@ pub struct TriageRow {
     pub last_commit: Option<String>,
     /// Counts per period, oldest first, aligned with [`Triage::periods`].
     pub per_period: Vec<u64>,
+    /// Whole periods since the one of the last sighting (0: seen in the newest period).
+    pub quiet_periods: u64,
     /// new | worse | better | gone | steady.
     pub trend: &'static str,
 }
@@ -359,6 +361,8 @@ pub struct Triage {
     pub period: Period,
     /// Period labels (start dates), oldest first.
     pub periods: Vec<String>,
+    /// Quiet periods after which a signature is `gone`.
+    pub gone_after: u64,
     /// Signatures, most recent activity first.
     pub rows: Vec<TriageRow>,
 }
@@ -372,12 +376,15 @@ pub enum Period {
     Week,
 }
 
-/// Build the triage view from a search result's groups and the sightings behind them.
+/// Build the triage view from a search result's groups and the sightings behind them, over
+/// `periods` periods ending with the newest sighting's; a signature not seen for `gone_after`
+/// periods is `gone`.
 pub fn triage(
     store: &Store,
     query: &SearchQuery,
     period: Period,
     periods: usize,
+    gone_after: u64,
 ) -> Result<Triage> {
     let result = search(store, query)?;
     let wanted: BTreeSet<&str> = result.groups.iter().map(|g| g.signature.as_str()).collect();
@@ -426,7 +433,18 @@ pub fn triage(
             let per_period = counts
                 .remove(&group.signature)
                 .unwrap_or_else(|| vec![0; periods]);
-            let trend = classify(&per_period, &group, first_day, length);
+            // Periods are counted back from the newest one, also past the window's start.
+            let last_period =
+                day_number(&group.last_seen).map_or(0, |day| (day - first_day).div_euclid(length));
+            let quiet_periods = (periods as i64 - 1 - last_period).max(0) as u64;
+            let trend = classify(
+                &per_period,
+                &group,
+                first_day,
+                length,
+                quiet_periods,
+                gone_after,
+            );
             TriageRow {
                 last_commit: group.commits.last().cloned(),
                 signature: group.signature,
@@ -435,6 +453,7 @@ pub fn triage(
                 first_seen: group.first_seen,
                 last_seen: group.last_seen,
                 per_period,
+                quiet_periods,
                 trend,
             }
         })
@@ -443,11 +462,21 @@ pub fn triage(
     Ok(Triage {
         period,
         periods: labels,
+        gone_after,
         rows: triage_rows,
     })
 }
 
-fn classify(per_period: &[u64], group: &Group, first_day: i64, length: i64) -> &'static str {
+/// The trend of one signature: `gone` after `gone_after` quiet periods, `new` when all of it
+/// falls in the recent quarter of the window, else its recent quarter against the one before.
+fn classify(
+    per_period: &[u64],
+    group: &Group,
+    first_day: i64,
+    length: i64,
+    quiet_periods: u64,
+    gone_after: u64,
+) -> &'static str {
     let periods = per_period.len();
     let recent_window = (periods / 4).max(1);
     let recent: u64 = per_period[periods - recent_window..].iter().sum();
@@ -457,10 +486,10 @@ fn classify(per_period: &[u64], group: &Group, first_day: i64, length: i64) -> &
         .sum();
     let first = day_number(&group.first_seen).unwrap_or(first_day);
     let newest_bucket_start = first_day + (periods as i64 - recent_window as i64) * length;
-    if first >= newest_bucket_start && group.count == recent {
-        "new"
-    } else if recent == 0 && group.count >= 2 {
+    if quiet_periods >= gone_after {
         "gone"
+    } else if first >= newest_bucket_start && group.count == recent {
+        "new"
     } else if recent > 2 * before.max(1) {
         "worse"
     } else if 2 * recent < before {

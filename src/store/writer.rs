@@ -364,3 +364,35 @@ pub fn record_artifact(
         .with_context(|| format!("history database {}", path.display()))?;
     Ok(Recorded::Added(sightings.len()))
 }
+
+/// Give the sightings of an already ingested artifact (by content hash) the commit, date,
+/// platform and source of `meta`, field by field: a field `meta` leaves unset keeps its value.
+/// Returns how many sightings changed (0 when they already had these values). The signatures'
+/// first-seen dates follow the corrected dates. One transaction.
+pub fn update_artifact_meta(store: &mut Store, hash: &str, meta: &SourceMeta) -> Result<usize> {
+    let path = store.path().to_path_buf();
+    let transaction = store
+        .conn_mut()
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .with_context(|| format!("history database {}", path.display()))?;
+    let changed = transaction.execute(
+        "UPDATE sightings SET commit_id = COALESCE(?2, commit_id), date = COALESCE(?3, date),
+                platform = COALESCE(?4, platform), source = COALESCE(?5, source)
+         WHERE origin = 'ingest' AND file_hash = ?1
+           AND (commit_id IS NOT COALESCE(?2, commit_id) OR date IS NOT COALESCE(?3, date)
+                OR platform IS NOT COALESCE(?4, platform) OR source IS NOT COALESCE(?5, source))",
+        params![hash, meta.commit, meta.date, meta.platform, meta.source],
+    )?;
+    if changed > 0 && meta.date.is_some() {
+        transaction.execute(
+            "UPDATE signatures SET first_seen = COALESCE(
+                 (SELECT MIN(date) FROM sightings WHERE signature = signatures.id), first_seen)
+             WHERE id IN (SELECT signature FROM sightings WHERE file_hash = ?1)",
+            params![hash],
+        )?;
+    }
+    transaction
+        .commit()
+        .with_context(|| format!("history database {}", path.display()))?;
+    Ok(changed)
+}

@@ -82,6 +82,11 @@ impl Bounded {
         }
     }
 
+    /// Whether a piece of `chars` characters still fits.
+    fn fits(&self, chars: usize) -> bool {
+        self.chars + chars <= self.max
+    }
+
     /// Appends one piece, or cuts the output if the piece does not fit; false once cut.
     fn push(&mut self, piece: Rendered) -> bool {
         let piece_chars = match &piece {
@@ -147,7 +152,7 @@ fn escape_into(out: &mut Bounded, bytes: &[u8]) -> bool {
     true
 }
 
-/// Limits for [`render_excerpt`].
+/// Limits for [`excerpt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExcerptOptions {
     /// Most lines shown; beyond it the middle of the excerpt is elided.
@@ -156,6 +161,9 @@ pub struct ExcerptOptions {
     pub max_line_chars: usize,
     /// Shortest stretch of binary bytes collapsed into one marker line; 0 disables collapsing.
     pub binary_run_threshold: usize,
+    /// A command that shows the exact bytes (e.g. `flakehunt log ID 8 --raw`), named in the
+    /// first binary marker shown: `[... 2.0 KiB binary, exact bytes: COMMAND ...]`.
+    pub raw_hint: Option<String>,
 }
 
 impl Default for ExcerptOptions {
@@ -165,6 +173,7 @@ impl Default for ExcerptOptions {
             max_lines: 40,
             max_line_chars: 240,
             binary_run_threshold: 64,
+            raw_hint: None,
         }
     }
 }
@@ -324,8 +333,15 @@ fn line_ranges(bytes: &[u8], runs: &[BinaryRun]) -> Vec<Range<usize>> {
 }
 
 /// Renders the line `bytes[line]` within `max_chars`, each binary run in it as an indivisible
-/// marker. A `\r` right before the line's `\n` is dropped.
-fn render_line(bytes: &[u8], line: Range<usize>, runs: &[BinaryRun], max_chars: usize) -> String {
+/// marker; the first marker shown names `hint` (which is then taken). A `\r` right before the
+/// line's `\n` is dropped.
+fn render_line(
+    bytes: &[u8],
+    line: Range<usize>,
+    runs: &[BinaryRun],
+    max_chars: usize,
+    hint: &mut Option<&str>,
+) -> String {
     let mut end = line.end;
     if end < bytes.len() && end > line.start && bytes[end - 1] == b'\r' {
         end -= 1;
@@ -334,14 +350,36 @@ fn render_line(bytes: &[u8], line: Range<usize>, runs: &[BinaryRun], max_chars: 
     let mut pos = line.start;
     let first = runs.partition_point(|r| r.end <= line.start);
     for run in runs[first..].iter().take_while(|r| r.start < end) {
-        let marker = format!("[... {} binary ...]", human_bytes(run.len() as u64));
-        if !escape_into(&mut out, &bytes[pos..run.start]) || !out.push(Rendered::Escape(marker)) {
+        let size = human_bytes(run.len() as u64);
+        if !escape_into(&mut out, &bytes[pos..run.start]) {
+            return out.out;
+        }
+        let hinted = hint.map(|command| format!("[... {size} binary, exact bytes: {command} ...]"));
+        // A marker too long for the line with the hint still fits without it.
+        let pushed = match hinted {
+            Some(marker) if out.fits(marker.len()) => {
+                *hint = None;
+                out.push(Rendered::Escape(marker))
+            }
+            _ => out.push(Rendered::Escape(format!("[... {size} binary ...]"))),
+        };
+        if !pushed {
             return out.out;
         }
         pos = run.end;
     }
     escape_into(&mut out, &bytes[pos..end]);
     out.out
+}
+
+/// An excerpt rendered by [`excerpt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    /// The rendered lines, joined by `\n`.
+    pub text: String,
+    /// Whether a binary marker named [`ExcerptOptions::raw_hint`] (a caller showing many
+    /// excerpts then stops passing it, so the command is named once).
+    pub hinted: bool,
 }
 
 /// Multi-line, terminal-safe view of a block of untrusted output.
@@ -352,26 +390,33 @@ fn render_line(bytes: &[u8], line: Range<usize>, runs: &[BinaryRun], max_chars: 
 /// on the same line right before or after the garbage stays on the marker's line. A stretch is
 /// binary when it is at least `binary_run_threshold` bytes of dirty bytes (invalid UTF-8,
 /// control characters other than `\t\r\n`) each fewer than 32 clean bytes from the next, with
-/// at least a quarter of its bytes dirty; ANSI escape sequences count as neither. When more than
-/// `max_lines` lines remain, the first and last halves are kept around a
+/// at least a quarter of its bytes dirty; ANSI escape sequences count as neither. The first
+/// marker shown names [`ExcerptOptions::raw_hint`] when there is one and the line has room.
+/// When more than `max_lines` lines remain, the first and last halves are kept around a
 /// `[... N lines omitted ...]` line. Trailing empty lines are dropped and there is no trailing
 /// newline; every character of the result is printable except the `\n` between lines.
-pub fn render_excerpt(bytes: &[u8], opts: &ExcerptOptions) -> String {
+pub fn excerpt(bytes: &[u8], opts: &ExcerptOptions) -> Excerpt {
     let runs = find_binary_runs(bytes, opts.binary_run_threshold);
     let lines = line_ranges(bytes, &runs);
-    let render = |line: &Range<usize>| render_line(bytes, line.clone(), &runs, opts.max_line_chars);
+    let mut hint = opts.raw_hint.as_deref();
+    let mut render = |line: &Range<usize>| {
+        render_line(bytes, line.clone(), &runs, opts.max_line_chars, &mut hint)
+    };
     let rendered: Vec<String> = if lines.len() > opts.max_lines {
         let head = opts.max_lines.div_ceil(2);
         let tail = opts.max_lines / 2;
         let omitted = lines.len() - head - tail;
-        let mut kept: Vec<String> = lines[..head].iter().map(render).collect();
+        let mut kept: Vec<String> = lines[..head].iter().map(&mut render).collect();
         kept.push(format!("[... {omitted} lines omitted ...]"));
-        kept.extend(lines[lines.len() - tail..].iter().map(render));
+        kept.extend(lines[lines.len() - tail..].iter().map(&mut render));
         kept
     } else {
-        lines.iter().map(render).collect()
+        lines.iter().map(&mut render).collect()
     };
-    rendered.join("\n")
+    Excerpt {
+        text: rendered.join("\n"),
+        hinted: opts.raw_hint.is_some() && hint.is_none(),
+    }
 }
 
 /// The reason in a regex syntax error, on one line: the regex crate explains errors over several
@@ -402,6 +447,12 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The text of [`excerpt`], the tests' shorthand.
+#[cfg(test)]
+fn render_excerpt(bytes: &[u8], opts: &ExcerptOptions) -> String {
+    excerpt(bytes, opts).text
 }
 
 #[cfg(test)]
@@ -651,6 +702,64 @@ next
     }
 
     #[test]
+    fn the_first_marker_shown_names_the_raw_command_once() {
+        let mut input = b"start\n".to_vec();
+        input.extend([0u8; 2048]);
+        input.extend(b"\nthe text between the two binary stretches\n");
+        input.extend([1u8; 100]);
+        input.extend(b"\nend");
+        let opts = ExcerptOptions {
+            raw_hint: Some("flakehunt log ID 8 --raw".into()),
+            ..ExcerptOptions::default()
+        };
+        let shown = excerpt(&input, &opts);
+        assert_eq!(
+            shown.text,
+            "start\n[... 2.0 KiB binary, exact bytes: flakehunt log ID 8 --raw ...]\n\
+             the text between the two binary stretches\n[... 100 B binary ...]\nend"
+        );
+        assert!(shown.hinted);
+        // Nothing binary: the hint is left for a later excerpt.
+        let plain = excerpt(b"just text\n", &opts);
+        assert_eq!((plain.text.as_str(), plain.hinted), ("just text", false));
+        // A line too narrow for the hint still shows the marker, and the hint waits.
+        let narrow = ExcerptOptions {
+            max_line_chars: 30,
+            ..opts.clone()
+        };
+        let shown = excerpt(&input, &narrow);
+        assert!(
+            shown.text.contains("\n[... 2.0 KiB binary ...]\n"),
+            "{}",
+            shown.text
+        );
+        assert!(!shown.hinted);
+        // The first marker *shown*: an elided one does not take the hint.
+        let mut long = Vec::new();
+        long.extend([0u8; 100]);
+        for i in 0..50 {
+            long.extend(format!("\nline {i}").as_bytes());
+        }
+        long.push(b'\n');
+        long.extend([0u8; 300]);
+        let elided = ExcerptOptions {
+            max_lines: 4,
+            ..opts
+        };
+        let shown = excerpt(&long, &elided);
+        assert!(
+            shown.text.starts_with("[... 100 B binary, exact bytes: "),
+            "{}",
+            shown.text
+        );
+        assert!(
+            shown.text.ends_with("\n[... 300 B binary ...]"),
+            "{}",
+            shown.text
+        );
+    }
+
+    #[test]
     fn newlines_inside_garbage_do_not_split_the_marker() {
         let mut input = b"head ".to_vec();
         input.extend([0u8; 100]);
@@ -721,6 +830,7 @@ next
             max_lines: 1000,
             max_line_chars: 1000,
             binary_run_threshold: 64,
+            raw_hint: None,
         };
         let alphabet: &[&[u8]] = &[
             b"text ",
