@@ -18,4 +18,5 @@ pub mod shake;
 pub mod sink;
 pub mod spec;
 pub mod store;
+pub mod target;
 pub mod text;

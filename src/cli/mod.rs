@@ -7,6 +7,7 @@ pub mod hunt;
 pub mod ingest;
 pub mod run;
 pub mod search;
+pub mod target;
 pub mod verdict;
 pub mod window;
 

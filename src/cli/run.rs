@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
+use crate::cli::target::TargetArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use crate::os::signal::parse_signal;
 use crate::report;
@@ -19,7 +20,11 @@ use crate::spec::{OnTimeout, StopRules, TimeoutPolicy};
 #[command(after_help = "Examples:\n  \
     flakehunt run -n 1000 -- go test -run TestCtrlHandler -count=1 ./runtime\n  \
     flakehunt run --duration 10m --max-failures 3 -- ./my_test --only TestCtrlHandler\n  \
-    flakehunt run --timeout 30s --timeout-signal SIGABRT --on-timeout keep -- ./server_test")]
+    flakehunt run --timeout 30s --timeout-signal SIGABRT --on-timeout keep -- ./server_test\n  \
+    flakehunt run -n 500 --cargo-test pool::tests::results_keep_order\n  \
+    flakehunt run -n 500 --go-test ./runtime --run TestLibraryCtrlHandler --race\n  \
+    flakehunt run -n 200 --pytest tests/test_x.py::test_topic\n  \
+    flakehunt run -n 50 -- cargo test && flakehunt run --only-flaky -n 500")]
 pub struct RunArgs {
     /// Runs in parallel [default: number of CPUs].
     #[arg(short = 'j', long, value_name = "N")]
@@ -118,8 +123,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
     pub progress: ProgressStyleArg,
 
-    /// The command to rerun, executed directly (no shell), after `--`.
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    /// A test target or suite options, instead of (or about) the command.
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The command to rerun, executed directly (no shell), after `--`; or a test target
+    /// (--cargo-test, --go-test, --pytest, --test, --only-flaky) instead.
+    #[arg(
+        required_unless_present_any = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
+        conflicts_with_all = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
+        trailing_var_arg = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -205,6 +220,9 @@ impl RunArgs {
             events: self.events.clone(),
             record_history: !self.no_history,
             command: self.command.clone(),
+            target: self.target.request(),
+            suite: self.target.suite,
+            only_flaky: self.target.only_flaky.clone(),
         }
     }
 }

@@ -101,6 +101,11 @@ pub struct ParsedArtifact {
     pub failed: u64,
     /// Tests that were skipped.
     pub skipped: u64,
+    /// Names of the tests that passed, as failures name them (plain logs: those named by
+    /// verbose output only).
+    pub passed_tests: Vec<String>,
+    /// Names of the tests that were skipped.
+    pub skipped_tests: Vec<String>,
     /// What the parse had to leave out, such as the cut-off end of a file whose CI job was
     /// killed mid-write. The rest of the file is in the counts and sightings.
     pub notes: Vec<IngestNote>,
