@@ -116,6 +116,19 @@ fn pytest_message(lines: &[&[u8]]) -> Option<RunnerMessage> {
             .get(3)
             .filter(|m| !m.as_bytes().trim_ascii().is_empty())
         {
+            // pytest cuts the summary to the terminal's width: the `E ` line has it whole.
+            Some(stated) if stated.as_bytes().ends_with(b"...") => {
+                let cut = stated.as_bytes().strip_suffix(b"...").unwrap_or_default();
+                let whole = lines
+                    .iter()
+                    .filter(|line| line.starts_with(b"E "))
+                    .map(|line| line[1..].trim_ascii())
+                    .find(|detail| detail.starts_with(cut));
+                match whole {
+                    Some(detail) => [&line[..stated.start()], detail].concat(),
+                    None => line.to_vec(),
+                }
+            }
             Some(_) => line.to_vec(),
             None => match first_e() {
                 Some(detail) => [line.trim_ascii_end(), b" - ", detail].concat(),
@@ -356,6 +369,18 @@ FAILED tests/test_x.py::test_topic - AttributeError: 'NoneType' object has no at
             "FAILED tests/test_x.py::test_topic - AttributeError: 'NoneType' object has no attribute 'submit'"
         );
         assert_eq!(test.as_deref(), Some("tests/test_x.py::test_topic"));
+    }
+
+    #[test]
+    fn a_summary_cut_to_the_terminal_width_is_made_whole_from_its_e_line() {
+        let output = "\
+E       AttributeError: 'NoneType' object has no attribute 'submit'
+FAILED tests/test_x.py::test_topic - AttributeError: 'NoneType' object has no...
+";
+        assert_eq!(
+            message(output).0,
+            "FAILED tests/test_x.py::test_topic - AttributeError: 'NoneType' object has no attribute 'submit'"
+        );
     }
 
     #[test]

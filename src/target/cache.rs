@@ -154,29 +154,107 @@ impl KeyHasher {
     }
 }
 
-/// The source state of the tree under `root` as a hash; None when it cannot be taken (a tree
-/// too large, an unreadable directory), in which case nothing is cached.
-pub fn source_state(root: &Path) -> Option<String> {
-    let mut files = git_files(root).or_else(|| walk_files(root))?;
-    files.sort();
+/// The source state of a tree: every file's path and stamp, and their hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceState {
+    /// The hash of everything below.
+    pub hash: String,
+    /// Each file (relative to the root) with the hash of its size, time and mode.
+    files: Vec<(PathBuf, u64)>,
+}
+
+impl SourceState {
+    /// Whether `later` differs from this state only in files the build tool itself writes
+    /// (`Cargo.lock`, `go.sum`), so that a build made from this state is also one of `later`.
+    pub fn same_but_for_lock_files(&self, later: &SourceState) -> bool {
+        let written_by_build = |path: &Path| {
+            path.file_name()
+                .is_some_and(|name| name == "Cargo.lock" || name == "go.sum")
+        };
+        let mine: Vec<&(PathBuf, u64)> = self
+            .files
+            .iter()
+            .filter(|f| !written_by_build(&f.0))
+            .collect();
+        let theirs: Vec<&(PathBuf, u64)> = later
+            .files
+            .iter()
+            .filter(|f| !written_by_build(&f.0))
+            .collect();
+        mine == theirs
+    }
+}
+
+/// The source state of the tree under `root`; None when it cannot be taken (a tree too
+/// large, an unreadable directory), in which case nothing is cached.
+pub fn source_state(root: &Path) -> Option<SourceState> {
+    let mut paths = git_files(root).or_else(|| walk_files(root))?;
+    paths.sort();
     let mut hasher = KeyHasher::new();
     hasher.part(root.as_os_str().as_bytes());
-    for relative in &files {
-        hasher.part(relative.as_os_str().as_bytes());
-        match std::fs::symlink_metadata(root.join(relative)) {
+    let mut files = Vec::with_capacity(paths.len());
+    for relative in paths {
+        let mut file_hasher = Xxh3::new();
+        match std::fs::symlink_metadata(root.join(&relative)) {
             Ok(metadata) => {
-                hasher
-                    .part(&metadata.len().to_le_bytes())
-                    .part(&metadata.mtime().to_le_bytes())
-                    .part(&metadata.mtime_nsec().to_le_bytes())
-                    .part(&metadata.mode().to_le_bytes());
+                file_hasher.update(&metadata.len().to_le_bytes());
+                file_hasher.update(&metadata.mtime().to_le_bytes());
+                file_hasher.update(&metadata.mtime_nsec().to_le_bytes());
+                file_hasher.update(&metadata.mode().to_le_bytes());
             }
-            Err(_) => {
-                hasher.part(b"missing");
-            }
+            Err(_) => file_hasher.update(b"missing"),
         }
+        let stamp = file_hasher.digest();
+        hasher
+            .part(relative.as_os_str().as_bytes())
+            .part(&stamp.to_le_bytes());
+        files.push((relative, stamp));
     }
-    Some(hasher.finish())
+    Some(SourceState {
+        hash: hasher.finish(),
+        files,
+    })
+}
+
+/// A build's cache key: the project's source state plus everything else the build depends on
+/// (toolchain, options, environment), hashed apart.
+#[derive(Debug, Clone)]
+pub struct BuildKey {
+    root: PathBuf,
+    before: SourceState,
+    rest: String,
+}
+
+impl BuildKey {
+    /// The key of a build of the tree under `root` whose other inputs hash to `rest`; None
+    /// when the tree's state cannot be taken.
+    pub fn new(root: &Path, rest: String) -> Option<BuildKey> {
+        Some(BuildKey {
+            root: root.to_path_buf(),
+            before: source_state(root)?,
+            rest,
+        })
+    }
+
+    /// The key as it was when the build was asked for.
+    pub fn key(&self) -> String {
+        KeyHasher::new()
+            .part(self.before.hash.as_bytes())
+            .part(self.rest.as_bytes())
+            .finish()
+    }
+
+    /// The key of the tree as the build left it, when the build only wrote its lock file
+    /// (`Cargo.lock` on a first build): the next campaign finds the build under it.
+    pub fn key_after_build(&self) -> Option<String> {
+        let after = source_state(&self.root)?;
+        (after.hash != self.before.hash && self.before.same_but_for_lock_files(&after)).then(|| {
+            KeyHasher::new()
+                .part(after.hash.as_bytes())
+                .part(self.rest.as_bytes())
+                .finish()
+        })
+    }
 }
 
 /// Whether a path relative to the root passes through a skipped directory.
@@ -271,6 +349,12 @@ mod tests {
         let root = dir.path();
         let first = source_state(root).expect("state");
         assert_eq!(source_state(root).as_ref(), Some(&first));
+        // A lock file written by the build is told apart.
+        std::fs::write(root.join("Cargo.lock"), "# lock").expect("lock");
+        let locked = source_state(root).expect("state");
+        assert_ne!(locked.hash, first.hash);
+        assert!(first.same_but_for_lock_files(&locked));
+        std::fs::remove_file(root.join("Cargo.lock")).expect("unlock");
 
         // Build output, flakehunt's own files and caches do not count.
         std::fs::create_dir_all(root.join("target/debug")).expect("target");
@@ -286,6 +370,7 @@ mod tests {
         std::fs::write(root.join("src/lib.rs"), "fn a() { }").expect("write");
         let edited = source_state(root).expect("state");
         assert_ne!(edited, first);
+        assert!(!first.same_but_for_lock_files(&edited));
         std::fs::write(root.join("src/new.rs"), "").expect("write");
         let added = source_state(root).expect("state");
         assert_ne!(added, edited);

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::cache::{source_state, Cache, KeyHasher, Stamp};
+use super::cache::{BuildKey, Cache, KeyHasher, Stamp};
 use super::tool::{check, display_command, run};
 use super::{candidate_list, seconds_since, similar, BuildReport, Resolved, Runner};
 
@@ -72,14 +72,17 @@ pub fn resolve(
     let key = build_key(dir, &build_args)?;
     let cached = key
         .as_ref()
-        .and_then(|key| cache.load::<Build>("cargo", key))
+        .and_then(|key| cache.load::<Build>("cargo", &key.key()))
         .filter(Build::still_there);
     let (build, was_cached) = match cached {
         Some(build) => (build, true),
         None => {
             let build = build(dir, &arg_refs, &command)?;
             if let Some(key) = &key {
-                let _ = cache.store("cargo", key, &build);
+                let _ = cache.store("cargo", &key.key(), &build);
+                if let Some(after) = key.key_after_build() {
+                    let _ = cache.store("cargo", &after, &build);
+                }
             }
             (build, false)
         }
@@ -94,7 +97,7 @@ pub fn resolve(
 
 /// The cache key: the workspace's source state, the toolchain, the build options and the
 /// environment cargo reads.
-fn build_key(dir: &Path, build_args: &[OsString]) -> Result<Option<String>> {
+fn build_key(dir: &Path, build_args: &[OsString]) -> Result<Option<BuildKey>> {
     let locate = run(
         "cargo",
         &[
@@ -117,13 +120,8 @@ fn build_key(dir: &Path, build_args: &[OsString]) -> Result<Option<String>> {
     let Some(root) = manifest.parent() else {
         return Ok(None);
     };
-    let Some(state) = source_state(root) else {
-        return Ok(None);
-    };
     let mut hasher = KeyHasher::new();
-    hasher
-        .part(state.as_bytes())
-        .part(dir.as_os_str().as_encoded_bytes());
+    hasher.part(dir.as_os_str().as_encoded_bytes());
     for arg in build_args {
         hasher.part(arg.as_encoded_bytes());
     }
@@ -148,7 +146,7 @@ fn build_key(dir: &Path, build_args: &[OsString]) -> Result<Option<String>> {
             .part(key.as_encoded_bytes())
             .part(value.as_encoded_bytes());
     }
-    Ok(Some(hasher.finish()))
+    Ok(BuildKey::new(root, hasher.finish()))
 }
 
 /// Run the build and list every test binary it made.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::cache::{source_state, Cache, KeyHasher, Stamp};
+use super::cache::{BuildKey, Cache, KeyHasher, Stamp};
 use super::tool::{check, display_command, run};
 use super::{candidate_list, seconds_since, similar, BuildReport, Resolved, Runner};
 
@@ -53,18 +53,21 @@ pub fn resolve(package: &str, name: &str, race: bool, dir: &Path) -> Result<Reso
     let key = build_key(&found, package, &build_args, dir);
     let cached = key
         .as_ref()
-        .and_then(|key| cache.load::<Build>("go", key))
+        .and_then(|key| cache.load::<Build>("go", &key.key()))
         .filter(|build| Stamp::of(&build.binary).as_ref() == Some(&build.stamp));
     let (build, was_cached) = match cached {
         Some(build) => (build, true),
         None => {
             let out_dir = match &key {
-                Some(key) => cache.artifact_dir("go", key)?,
+                Some(key) => cache.artifact_dir("go", &key.key())?,
                 None => cache.artifact_dir("go", "uncached")?,
             };
             let build = build(package, &build_args, &out_dir, dir, &command)?;
             if let Some(key) = &key {
-                let _ = cache.store("go", key, &build);
+                let _ = cache.store("go", &key.key(), &build);
+                if let Some(after) = key.key_after_build() {
+                    let _ = cache.store("go", &after, &build);
+                }
             }
             (build, false)
         }
@@ -136,12 +139,10 @@ fn locate(package: &str, dir: &Path) -> Result<Package> {
 
 /// The cache key: the module's (else the package's) source state, the toolchain, the build
 /// options and the environment the go command reads.
-fn build_key(found: &Package, package: &str, args: &[OsString], dir: &Path) -> Option<String> {
+fn build_key(found: &Package, package: &str, args: &[OsString], dir: &Path) -> Option<BuildKey> {
     let root = found.module_root.as_deref().unwrap_or(&found.dir);
-    let state = source_state(root)?;
     let mut hasher = KeyHasher::new();
     hasher
-        .part(state.as_bytes())
         .part(package.as_bytes())
         .part(found.dir.as_os_str().as_encoded_bytes())
         .part(dir.as_os_str().as_encoded_bytes());
@@ -162,7 +163,7 @@ fn build_key(found: &Package, package: &str, args: &[OsString], dir: &Path) -> O
             .part(key.as_encoded_bytes())
             .part(value.as_encoded_bytes());
     }
-    Some(hasher.finish())
+    BuildKey::new(root, hasher.finish())
 }
 
 /// `go test -c -o DIR/pkg.test PKG`, written under a temporary name and moved in place.
