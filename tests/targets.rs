@@ -91,6 +91,8 @@ impl Project {
             .current_dir(self.root())
             .env("PATH", &self.path)
             .env("FLAKEHUNT_CACHE_DIR", self.dir.path().join("cache"))
+            // A history per project: tests run side by side.
+            .env("FLAKEHUNT_DB", self.dir.path().join("history.db"))
             .env("CARGO_TARGET_DIR", self.dir.path().join("target"))
             .env("FH_TRACE", self.trace())
             .env("FH_FAIL_ON", "2,5")
@@ -260,6 +262,10 @@ fn a_cargo_suite_is_read_test_by_test_and_its_flaky_test_hunted_alone() {
     let project = rust_project();
     let (code, summary, stderr) = project.run_json("suite", &["-n", "6", "--", "cargo", "test"]);
     assert_eq!(code, 1, "{stderr}");
+    let suite = summary["campaign"]
+        .as_str()
+        .expect("campaign id")
+        .to_string();
     assert_eq!(summary["failures"], 2);
     let tests = summary["tests"].as_array().expect("tests");
     let flaky = tests
@@ -289,7 +295,8 @@ fn a_cargo_suite_is_read_test_by_test_and_its_flaky_test_hunted_alone() {
 
     // The suite's findings become the next campaign: the flaky test alone.
     std::fs::remove_file(project.trace()).expect("reset trace");
-    let (code, summary, stderr) = project.run_json("alone", &["-n", "3", "--only-flaky"]);
+    let (code, summary, stderr) =
+        project.run_json("alone", &["-n", "3", &format!("--only-flaky={suite}")]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(summary["target"]["test"], "tests::flaky");
     assert!(project

@@ -11,8 +11,12 @@ use crate::analysis::runner_messages::runner_message;
 use crate::record::{OutputStore, RunRecord, Signature, Verdict};
 use crate::target::suite::{self, PerTest, SuiteKind};
 
-/// Most bytes of a run's output read back for parsing (the end of a larger output is read).
-const MAX_READ: u64 = 64 << 20;
+/// Most bytes of a run's output read back for parsing: the first [`HEAD_READ`] and the last
+/// `MAX_READ - HEAD_READ` of a larger output (runners explain failures at the end; Go panics
+/// and build errors may come first), so that memory stays bounded whatever a run printed.
+const MAX_READ: u64 = 8 << 20;
+/// Bytes read from the start of an output larger than [`MAX_READ`].
+const HEAD_READ: u64 = 1 << 20;
 
 /// Where a campaign's runs write their JUnit reports, if they do.
 pub fn junit_dir(per_test: Option<&PerTest>) -> Option<&Path> {
@@ -131,11 +135,21 @@ fn read_output(record: &RunRecord) -> Vec<u8> {
 fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
-    if size > MAX_READ {
-        file.seek(SeekFrom::Start(size - MAX_READ))?;
-    }
     let mut bytes = Vec::new();
-    file.take(MAX_READ).read_to_end(&mut bytes)?;
+    if size <= MAX_READ {
+        file.read_to_end(&mut bytes)?;
+        return Ok(bytes);
+    }
+    (&mut file).take(HEAD_READ).read_to_end(&mut bytes)?;
+    // Cut at a line end so that no half line is parsed as a whole one.
+    if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
+        bytes.truncate(end + 1);
+    }
+    file.seek(SeekFrom::Start(size - (MAX_READ - HEAD_READ)))?;
+    let mut tail = Vec::new();
+    file.take(MAX_READ - HEAD_READ).read_to_end(&mut tail)?;
+    let start = tail.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.extend_from_slice(&tail[start..]);
     Ok(bytes)
 }
 

@@ -20,6 +20,12 @@ pub enum ToolError {
         /// How to install it.
         hint: String,
     },
+    /// A program named by its path (a test binary) is gone.
+    #[error("`{program}` does not exist any more (removed while in use?); run flakehunt again to rebuild it")]
+    Gone {
+        /// The program.
+        program: String,
+    },
     /// The program could not be started for another reason.
     #[error("could not run `{program}`: {error}")]
     Spawn {
@@ -76,6 +82,9 @@ pub fn run_with(
         .env_remove("FLAKEHUNT_RUN")
         .output()
         .map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound if program.contains('/') => ToolError::Gone {
+                program: program.to_string(),
+            },
             io::ErrorKind::NotFound => ToolError::Missing {
                 program: program.to_string(),
                 hint: hint.to_string(),
