@@ -18,4 +18,5 @@ pub mod shake;
 pub(crate) mod sink;
 pub(crate) mod spec;
 pub mod store;
+pub(crate) mod target;
 pub(crate) mod text;

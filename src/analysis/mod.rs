@@ -1,6 +1,8 @@
 //! Analysis of run records: failure signatures, statistics, and campaign summaries.
 
 pub mod hunt;
+pub mod per_test;
+pub mod runner_messages;
 pub mod signature;
 pub mod spec_diff;
 pub mod stats;

@@ -142,6 +142,12 @@ pub struct Summary {
     pub leaked_pipes: u64,
     /// Pids of timed-out runs left running (`--on-timeout keep`).
     pub kept_pids: Vec<u32>,
+    /// The test target, when the campaign reran one test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::analysis::per_test::TargetSummary>,
+    /// The flake table: per-test results, when the campaign read its runs test by test.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<crate::analysis::per_test::TestRow>,
 }
 
 /// Accumulates records into a [`Summary`].
@@ -306,6 +312,8 @@ impl Tally {
             out_dir: context.out_dir,
             leaked_pipes: self.leaked_pipes,
             kept_pids,
+            target: None,
+            tests: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
+use crate::analysis::per_test::TestTally;
 use crate::analysis::signature::signature_for;
 use crate::analysis::summary::{Summary, SummaryContext, Tally};
 use crate::record::{FinishedRun, RunRecord, Verdict};
@@ -14,6 +15,7 @@ use crate::runner::{self, Flow, Notice, Observer, Progress, RunnerOptions, StopR
 use crate::sink::archive::Archive;
 use crate::sink::Sink;
 use crate::spec::CampaignSpec;
+use crate::target::suite::PerTest;
 
 /// Options of a campaign that do not change what is run.
 pub struct CampaignOptions {
@@ -64,7 +66,12 @@ pub fn run_campaign(
         tally: Tally::new(),
         error: None,
         kept: Vec::new(),
+        per_test: spec.per_test.clone(),
+        tests: TestTally::new(),
     };
+    if let Some(dir) = crate::campaign::per_test::junit_dir(spec.per_test.as_ref()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let runner_options = RunnerOptions {
         guard_exe: options.guard_exe,
         spill_dir: spill_dir.clone(),
@@ -73,6 +80,9 @@ pub fn run_campaign(
     let outcome = runner::execute(spec, template, &runner_options, &mut coordinator)?;
     // Empty after a clean campaign; leftovers are output that could not be archived.
     let _ = std::fs::remove_dir_all(&spill_dir);
+    if let Some(dir) = crate::campaign::per_test::junit_dir(spec.per_test.as_ref()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let mut runtime_error = match (coordinator.error.take(), &outcome.stop_reason) {
         (Some(error), _) => Some(format!("{error:#}")),
         (None, StopReason::IoError(error)) => Some(error.clone()),
@@ -88,7 +98,7 @@ pub fn run_campaign(
         .copied()
         .filter(|pid| crate::os::process::is_alive(*pid))
         .collect();
-    let summary = coordinator.tally.summary(SummaryContext {
+    let mut summary = coordinator.tally.summary(SummaryContext {
         campaign: spec.id.clone(),
         command,
         started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
@@ -99,6 +109,8 @@ pub fn run_campaign(
         out_dir: spec.out_dir.clone(),
         still_kept,
     });
+    summary.target.clone_from(&spec.target);
+    summary.tests = coordinator.tests.rows();
     for sink in &mut coordinator.sinks {
         if let Err(error) = sink.finished(&summary) {
             runtime_error.get_or_insert_with(|| format!("{error:#}"));
@@ -130,6 +142,10 @@ struct Coordinator {
     /// First runtime error (archive or sink); stops the campaign and becomes its stop reason.
     error: Option<anyhow::Error>,
     kept: Vec<u32>,
+    /// How runs are read test by test, if they are.
+    per_test: Option<PerTest>,
+    /// Per-test results so far.
+    tests: TestTally,
 }
 
 impl Coordinator {
@@ -137,6 +153,7 @@ impl Coordinator {
     /// disk under the event log or the history) is dropped and the campaign stops; every run
     /// that finished is still counted, so the summary stays unbiased.
     fn handle(&mut self, mut record: RunRecord) {
+        let mut tests = crate::campaign::per_test::read_tests(self.per_test.as_ref(), &mut record);
         let signature = (record.verdict != Verdict::Pass).then(|| {
             signature_for(
                 &record.outcome_label(),
@@ -154,10 +171,18 @@ impl Coordinator {
                 None
             }
         };
+        crate::campaign::per_test::single_outcome(
+            self.per_test.as_ref(),
+            &record,
+            signature.as_ref(),
+            &mut tests,
+        );
+        self.tests.add(record.index, &tests);
         let run = FinishedRun {
             record,
             signature,
             saved,
+            tests,
         };
         self.tally.add(&run);
         for (sink, healthy) in self.sinks.iter_mut().zip(&mut self.healthy) {

@@ -4,7 +4,9 @@
 
 pub mod coordinator;
 pub mod launch;
+pub mod per_test;
 pub mod setup;
+pub mod target;
 
 pub use coordinator::CampaignResult;
 pub use launch::launch;

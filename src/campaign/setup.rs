@@ -58,6 +58,12 @@ pub struct CampaignRequest {
     pub record_history: bool,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// A test target to rerun instead of the command.
+    pub target: Option<crate::target::TargetRequest>,
+    /// Read runs test by test as this kind of suite (None: detected from the command).
+    pub suite: Option<crate::target::SuiteKind>,
+    /// `--only-flaky`: a campaign whose flaky tests are hunted one by one (by `flakehunt run`).
+    pub only_flaky: Option<String>,
 }
 
 impl CampaignRequest {
@@ -82,6 +88,9 @@ impl CampaignRequest {
             events: None,
             record_history: true,
             command,
+            target: None,
+            suite: None,
+            only_flaky: None,
         }
     }
 }
@@ -145,22 +154,25 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         }
         None => None,
     };
-    let Some((program, rest)) = request.command.split_first() else {
-        bail!("no command given; write it after --, e.g. flakehunt run -- ./my_test");
-    };
-    let program = resolve_program(program, cwd.as_deref())?;
-    let program = std::path::absolute(&program).unwrap_or(program);
     let id = new_campaign_id();
     let out_dir = match &request.out {
         Some(dir) => dir.clone(),
         None => PathBuf::from("flakehunt-out").join(&id),
     };
     let out_dir = std::path::absolute(&out_dir).unwrap_or(out_dir);
+    // A test target is built and becomes its command; a suite command asks for per-test output.
+    let planned = crate::campaign::target::plan(request, cwd, &out_dir)?;
+    let cwd = planned.cwd.clone();
+    let Some((program, rest)) = planned.command.split_first() else {
+        bail!("no command given; write it after --, e.g. flakehunt run -- ./my_test");
+    };
+    let program = resolve_program(program, cwd.as_deref())?;
+    let program = std::path::absolute(&program).unwrap_or(program);
     let spec = CampaignSpec {
         id: id.clone(),
-        command: request.command.clone(),
+        command: planned.command.clone(),
         cwd: cwd.clone(),
-        env: request.env.clone(),
+        env: planned.env.clone(),
         jobs,
         stop: request.stop.clone(),
         timeout: request.timeout,
@@ -172,12 +184,14 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         sweep: None,
         shake: shake.clone().map(std::sync::Arc::new),
         seed: request.seed,
+        per_test: planned.per_test.clone(),
+        target: planned.target.clone(),
     };
     let template = CommandTemplate {
         program,
         args: rest.to_vec(),
         cwd,
-        env: request.env.clone(),
+        env: planned.env.clone(),
         campaign_id: id,
         per_run_keys: shake
             .as_ref()

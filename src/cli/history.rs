@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::cli::EXIT_OK;
 use crate::report;
-use crate::store::{query, Store};
+use crate::store::{per_test, query, Store};
 use crate::text::{excerpt, ExcerptOptions};
 
 /// Arguments of `flakehunt history`.
@@ -22,6 +22,10 @@ pub struct HistoryArgs {
     /// Print JSON (one array).
     #[arg(long)]
     pub json: bool,
+    /// Per-test rates across every campaign, of the tests whose name contains TEXT (all
+    /// tests without it), instead of the campaigns.
+    #[arg(long, value_name = "TEXT", num_args = 0..=1, default_missing_value = "")]
+    pub tests: Option<String>,
 }
 
 /// Arguments of `flakehunt show`.
@@ -33,6 +37,10 @@ pub struct ShowArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Every test's results in the campaign (a suite's or a test target's) instead of the
+    /// summary.
+    #[arg(long)]
+    pub tests: bool,
 }
 
 /// Arguments of `flakehunt log`.
@@ -52,6 +60,17 @@ pub struct LogArgs {
 /// `flakehunt history`.
 pub fn history(args: HistoryArgs, db: &Path) -> Result<i32> {
     let store = Store::open_existing(db)?;
+    if let Some(filter) = &args.tests {
+        let filter = Some(filter.as_str()).filter(|f| !f.is_empty());
+        let (rows, campaigns) = per_test::rates(&store, filter)?;
+        let shown = if args.json {
+            report::flakes::json(&rows)? + "\n"
+        } else {
+            report::flakes::text(&rows, &format!("across {campaigns} campaign(s)"))
+        };
+        crate::cli::print_stdout(&shown)?;
+        return Ok(EXIT_OK);
+    }
     let rows = query::list_campaigns(&store, args.limit)?;
     let shown = if args.json {
         report::history::json(&rows)? + "\n"
@@ -67,7 +86,21 @@ pub fn show(args: ShowArgs, db: &Path) -> Result<i32> {
     let store = Store::open_existing(db)?;
     let id = query::resolve_campaign(&store, &args.id)?;
     let row = query::campaign(&store, &id)?;
-    let summary = query::summary(&store, &id)?;
+    if args.tests {
+        let rows = per_test::campaign_rows(&store, &id)?;
+        let shown = if args.json {
+            report::flakes::json(&rows)? + "\n"
+        } else {
+            report::flakes::text(&rows, &format!("in campaign {id}"))
+        };
+        crate::cli::print_stdout(&shown)?;
+        return Ok(EXIT_OK);
+    }
+    let mut summary = query::summary(&store, &id)?;
+    if summary.tests.is_empty() {
+        // A campaign killed before its summary was written: its tests are in the history.
+        summary.tests = per_test::campaign_rows(&store, &id)?;
+    }
     let shown = if args.json {
         report::history::show_json(&summary)? + "\n"
     } else {

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod manpage;
 pub mod run;
 pub mod search;
+pub mod target;
 pub mod verdict;
 pub mod window;
 

@@ -4,22 +4,29 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
+use crate::cli::target::TargetArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use crate::os::signal::parse_signal;
 use crate::report;
 use crate::sink::progress::ProgressMode;
 use crate::spec::{OnTimeout, StopRules, TimeoutPolicy};
+use crate::store::{per_test, query, Store};
+use crate::target::TargetRequest;
 
 /// Arguments of `flakehunt run`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
     flakehunt run -n 1000 -- go test -run TestCtrlHandler -count=1 ./runtime\n  \
     flakehunt run --duration 10m --max-failures 3 -- ./my_test --only TestCtrlHandler\n  \
-    flakehunt run --timeout 30s --timeout-signal SIGABRT --on-timeout keep -- ./server_test")]
+    flakehunt run --timeout 30s --timeout-signal SIGABRT --on-timeout keep -- ./server_test\n  \
+    flakehunt run -n 500 --cargo-test pool::tests::results_keep_order\n  \
+    flakehunt run -n 500 --go-test ./runtime --run TestLibraryCtrlHandler --race\n  \
+    flakehunt run -n 200 --pytest tests/test_x.py::test_topic\n  \
+    flakehunt run -n 50 -- cargo test && flakehunt run --only-flaky -n 500")]
 pub struct RunArgs {
     /// Runs in parallel [default: number of CPUs].
     #[arg(short = 'j', long, value_name = "N")]
@@ -118,8 +125,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
     pub progress: ProgressStyleArg,
 
-    /// The command to rerun, executed directly (no shell), after `--`.
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    /// A test target or suite options, instead of (or about) the command.
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The command to rerun, executed directly (no shell), after `--`; or a test target
+    /// (--cargo-test, --go-test, --pytest, --test, --only-flaky) instead.
+    #[arg(
+        required_unless_present_any = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
+        conflicts_with_all = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
+        trailing_var_arg = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -205,6 +222,9 @@ impl RunArgs {
             events: self.events.clone(),
             record_history: !self.no_history,
             command: self.command.clone(),
+            target: self.target.request(),
+            suite: self.target.suite,
+            only_flaky: self.target.only_flaky.clone(),
         }
     }
 }
@@ -244,9 +264,143 @@ pub fn exit_status(result: &CampaignResult) -> i32 {
 
 /// `flakehunt run`.
 pub fn execute(args: RunArgs, db: &Path) -> Result<i32> {
+    if let Some(from) = &args.target.only_flaky {
+        return only_flaky(&args, from, db);
+    }
     let prepared = prepare(&args.request(), db)?;
     let result = launch(&prepared, Vec::new())?;
     let status = exit_status(&result);
     print_summary(&result, args.json)?;
     Ok(status)
+}
+
+/// `flakehunt run --only-flaky [CAMPAIGN]`: one campaign per flaky test of a suite campaign,
+/// each test run alone as a test target, with the other options as given.
+fn only_flaky(args: &RunArgs, from: &str, db: &Path) -> Result<i32> {
+    let (id, origin, tests) = flaky_of(from, db)?;
+    eprintln!(
+        "flakehunt: {} flaky test(s) in campaign {id}; hunting each alone",
+        tests.len()
+    );
+    let mut status = EXIT_OK;
+    for test in &tests {
+        let Some(target) = target_of(&origin, test) else {
+            eprintln!("flakehunt: error: cannot tell how to run {test} alone; skipped");
+            status = status.max(EXIT_USAGE);
+            continue;
+        };
+        let mut request = args.request();
+        request.only_flaky = None;
+        request.target = Some(target);
+        request.cwd = Some(origin.dir.clone())
+            .filter(|dir| dir.is_dir())
+            .or(request.cwd);
+        let prepared = prepare(&request, db).map(|mut prepared| {
+            prepared.nest_out_dir(args.out.as_deref());
+            prepared
+        });
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                eprintln!("flakehunt: error: {test}: {error:#}");
+                status = status.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        let result = launch(&prepared, Vec::new())?;
+        status = status.max(exit_status(&result));
+        print_summary(&result, args.json)?;
+    }
+    Ok(status)
+}
+
+/// The campaign `from` names (`last`: the newest with flaky tests), how it ran its tests, and
+/// its flaky tests.
+fn flaky_of(from: &str, db: &Path) -> Result<(String, per_test::TestOrigin, Vec<String>)> {
+    let store = Store::open_existing(db)?;
+    let id = if from == "last" {
+        per_test::last_with_flaky(&store)?.ok_or_else(|| {
+            anyhow!(
+                "no campaign in the history has a flaky test; run a suite first, \
+                 e.g. flakehunt run -n 20 -- cargo test"
+            )
+        })?
+    } else {
+        query::resolve_campaign(&store, from)?
+    };
+    let origin = per_test::origin(&store, &id)?.ok_or_else(|| {
+        anyhow!("campaign {id} ran neither a test suite nor a test target: it has no tests")
+    })?;
+    let tests = per_test::flaky_tests(&store, &id)?;
+    if tests.is_empty() {
+        bail!("campaign {id} has no flaky test (none failed in some runs and passed in others)");
+    }
+    Ok((id, origin, tests))
+}
+
+/// The test target that runs `test` of a campaign alone.
+fn target_of(origin: &per_test::TestOrigin, test: &str) -> Option<TargetRequest> {
+    let option = |names: &[&str]| {
+        let at = origin
+            .command
+            .iter()
+            .position(|arg| names.contains(&arg.as_str()))?;
+        origin.command.get(at + 1).cloned()
+    };
+    match origin.kind.as_str() {
+        "cargo" | "nextest" => Some(TargetRequest::Cargo {
+            name: test.to_string(),
+            package: option(&["-p", "--package"]),
+            features: option(&["-F", "--features"]),
+        }),
+        "go" => {
+            let (package, name) = go_test_name(test)?;
+            let race = origin.command.iter().any(|arg| arg == "-race");
+            Some(TargetRequest::Go {
+                package,
+                name,
+                race,
+            })
+        }
+        "pytest" => Some(TargetRequest::Pytest {
+            node_id: test.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// `example.com/m/pool.TestKeepsOrder/sub` -> (`example.com/m/pool`, `TestKeepsOrder/sub`):
+/// the package is everything before the `.` that starts the test's own name.
+fn go_test_name(test: &str) -> Option<(String, String)> {
+    let at = ["Test", "Example", "Fuzz", "Benchmark"]
+        .iter()
+        .filter_map(|prefix| test.find(&format!(".{prefix}")))
+        .min()?;
+    Some((test[..at].to_string(), test[at + 1..].to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flaky_tests_become_targets_of_their_runner() {
+        assert_eq!(
+            go_test_name("example.com/m/pool.TestKeepsOrder/a.b"),
+            Some(("example.com/m/pool".into(), "TestKeepsOrder/a.b".into()))
+        );
+        let origin = per_test::TestOrigin {
+            kind: "cargo".into(),
+            dir: std::path::PathBuf::from("/p"),
+            command: vec!["cargo".into(), "test".into(), "-p".into(), "pool".into()],
+        };
+        assert_eq!(
+            target_of(&origin, "tests::flaky"),
+            Some(TargetRequest::Cargo {
+                name: "tests::flaky".into(),
+                package: Some("pool".into()),
+                features: None
+            })
+        );
+    }
 }

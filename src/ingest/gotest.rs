@@ -101,6 +101,8 @@ pub(crate) fn parse(input: impl BufRead) -> ParseResult {
         passed: 0,
         failed: 0,
         skipped: 0,
+        passed_tests: Vec::new(),
+        skipped_tests: Vec::new(),
         notes: Vec::new(),
     };
     let mut notes = Vec::new();
@@ -213,10 +215,12 @@ pub(crate) fn parse(input: impl BufRead) -> ParseResult {
             ("pass", Some(test)) => {
                 state.running.remove(test);
                 result.passed += 1;
+                result.passed_tests.push(format!("{package}.{test}"));
             }
             ("skip", Some(test)) => {
                 state.running.remove(test);
                 result.skipped += 1;
+                result.skipped_tests.push(format!("{package}.{test}"));
             }
             ("fail", Some(test)) => {
                 let output = state

@@ -149,6 +149,8 @@ struct Parser {
     passed: u64,
     failed: u64,
     skipped: u64,
+    passed_tests: Vec<String>,
+    skipped_tests: Vec<String>,
 }
 
 /// Parses a JUnit XML report.
@@ -175,6 +177,8 @@ pub(crate) fn parse(input: impl BufRead) -> ParseResult {
             passed: parser.passed,
             failed: parser.failed,
             skipped: parser.skipped,
+            passed_tests: parser.passed_tests,
+            skipped_tests: parser.skipped_tests,
             notes: Vec::new(),
         },
         notes,
@@ -384,8 +388,10 @@ impl Parser {
             self.failed += 1;
         } else if case.results.iter().any(|r| r.kind == ResultKind::Skipped) {
             self.skipped += 1;
+            self.skipped_tests.push(test.clone());
         } else {
             self.passed += 1;
+            self.passed_tests.push(test.clone());
         }
         let case_out = case.out.finish();
         let case_err = case.err.finish();

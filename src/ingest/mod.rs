@@ -101,6 +101,11 @@ pub struct ParsedArtifact {
     pub failed: u64,
     /// Tests that were skipped.
     pub skipped: u64,
+    /// Names of the tests that passed, as failures name them (plain logs: those named by
+    /// verbose output only).
+    pub passed_tests: Vec<String>,
+    /// Names of the tests that were skipped.
+    pub skipped_tests: Vec<String>,
     /// What the parse had to leave out, such as the cut-off end of a file whose CI job was
     /// killed mid-write. The rest of the file is in the counts and sightings.
     pub notes: Vec<IngestNote>,
@@ -246,7 +251,6 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
 }
 
 /// Parses an artifact held in memory in the given format. Plain logs never fail to parse.
-#[cfg(test)]
 pub fn parse_as(format: Format, path: &Path, bytes: &[u8]) -> Result<ParsedArtifact, IngestError> {
     parse_source(format, path, Source::Bytes(bytes))
 }
@@ -313,7 +317,6 @@ impl Artifact {
 /// Where an artifact's bytes are.
 #[derive(Debug, Clone, Copy)]
 enum Source<'a> {
-    #[cfg(test)]
     Bytes(&'a [u8]),
     File(&'a Path),
 }
@@ -322,7 +325,6 @@ impl Source<'_> {
     /// A fresh stream of the bytes.
     fn open(&self) -> io::Result<Box<dyn BufRead + '_>> {
         Ok(match *self {
-            #[cfg(test)]
             Source::Bytes(bytes) => Box::new(bytes),
             Source::File(path) => Box::new(BufReader::with_capacity(
                 READ_BUFFER_BYTES,

@@ -123,13 +123,15 @@ pub(crate) fn parse(bytes: &[u8]) -> ParsedArtifact {
         }
     }
 
-    let (passed, skipped) = count_passed_and_skipped(&lines);
+    let (passed_tests, skipped_tests) = passed_and_skipped(&lines);
     ParsedArtifact {
         format: Format::PlainLog,
         failed: sightings.len() as u64,
         sightings,
-        passed,
-        skipped,
+        passed: passed_tests.len() as u64,
+        skipped: skipped_tests.len() as u64,
+        passed_tests,
+        skipped_tests,
         notes: Vec::new(),
     }
 }
@@ -443,29 +445,49 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Passed and skipped tests named by Go, libtest and pytest verbose lines.
-fn count_passed_and_skipped(lines: &[&[u8]]) -> (u64, u64) {
-    let (mut passed, mut skipped) = (0, 0);
+fn passed_and_skipped(lines: &[&[u8]]) -> (Vec<String>, Vec<String>) {
+    let (mut passed, mut skipped) = (Vec::new(), Vec::new());
+    let name = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     for line in lines {
         let text = line.trim_ascii_start();
-        if text.starts_with(b"--- PASS: ") {
-            passed += 1;
-        } else if text.starts_with(b"--- SKIP: ") {
-            skipped += 1;
-        } else if line.starts_with(b"test ") && line.ends_with(b" ... ok") {
-            passed += 1;
-        } else if line.starts_with(b"test ") && line.ends_with(b" ... ignored") {
-            skipped += 1;
+        if let Some(rest) = text.strip_prefix(b"--- PASS: ") {
+            passed.push(name(go_verdict_name(rest)));
+        } else if let Some(rest) = text.strip_prefix(b"--- SKIP: ") {
+            skipped.push(name(go_verdict_name(rest)));
+        } else if let Some(rest) = line.strip_prefix(b"test ") {
+            let rest = rest.trim_ascii_end();
+            if let Some(test) = rest.strip_suffix(b" ... ok") {
+                passed.push(name(test));
+            } else if let Some(test) = rest.strip_suffix(b" ... ignored") {
+                skipped.push(name(test));
+            } else if let Some((test, _)) = bstr::ByteSlice::split_once_str(rest, b" ... ignored, ")
+            {
+                skipped.push(name(test));
+            }
         } else if contains(line, b".py::") {
-            if let Some(verdict) = PYTEST_VERBOSE.captures(line).and_then(|c| c.get(2)) {
+            if let Some(caps) = PYTEST_VERBOSE.captures(line) {
+                let (Some(node_id), Some(verdict)) = (caps.get(1), caps.get(2)) else {
+                    continue;
+                };
+                let test = pytest_name(&String::from_utf8_lossy(node_id.as_bytes()));
                 match verdict.as_bytes() {
-                    b"PASSED" | b"XPASS" => passed += 1,
-                    b"SKIPPED" | b"XFAIL" => skipped += 1,
+                    b"PASSED" | b"XPASS" => passed.push(test),
+                    b"SKIPPED" | b"XFAIL" => skipped.push(test),
                     _ => {}
                 }
             }
         }
     }
     (passed, skipped)
+}
+
+/// `TestName (0.01s)` -> `TestName`.
+fn go_verdict_name(rest: &[u8]) -> &[u8] {
+    let end = rest
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 #[cfg(test)]

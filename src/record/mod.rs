@@ -4,6 +4,7 @@
 
 pub mod provenance;
 pub mod sighting;
+pub mod test_result;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -263,6 +264,8 @@ pub struct FinishedRun {
     pub signature: Option<Signature>,
     /// Where its output was saved, if it was.
     pub saved: Option<SavedOutput>,
+    /// What each test did in it, when the campaign knows its tests (a suite or a test target).
+    pub tests: Vec<test_result::TestOutcome>,
 }
 
 /// A failure's identity: what went wrong and how it explained itself, minus run-specific

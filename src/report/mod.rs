@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod demo;
+pub mod flakes;
 pub mod format;
 pub mod history;
 pub mod hunt;

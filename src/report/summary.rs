@@ -38,6 +38,9 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
         .map(|arg| escape_line(arg.as_bytes(), 200))
         .collect();
     writeln!(out, "  command    {}", command.join(" "))?;
+    if let Some(target) = &s.target {
+        crate::report::flakes::write_target(out, target)?;
+    }
     write!(
         out,
         "  runs       {}   passes {}   failures {}",
@@ -128,6 +131,14 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
                 )?;
             }
         }
+    }
+    if s.target.is_none() && !s.tests.is_empty() {
+        writeln!(out)?;
+        crate::report::flakes::write_flake_table(
+            out,
+            &s.tests,
+            crate::report::flakes::SUMMARY_ROWS,
+        )?;
     }
     if s.failures + s.ignored > 0 {
         writeln!(out)?;

@@ -101,6 +101,7 @@ mod tests {
             },
             signature: None,
             saved: None,
+            tests: Vec::new(),
         }
     }
 

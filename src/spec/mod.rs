@@ -42,6 +42,10 @@ pub struct CampaignSpec {
     pub shake: Option<std::sync::Arc<crate::shake::Shake>>,
     /// One seed for every run, to replay a failure's noise schedule (`--seed`).
     pub seed: Option<u64>,
+    /// How each run's per-test results are read (a suite's output, or a single test target).
+    pub per_test: Option<crate::target::suite::PerTest>,
+    /// The test target, as the summary shows it.
+    pub target: Option<crate::analysis::per_test::TargetSummary>,
 }
 
 /// A delay sweep: run `i` sleeps `delays[i]` at script step `step` instead of drawing from the
@@ -93,6 +97,14 @@ impl CampaignSpec {
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),
+            "target": self.target,
+            "suite": match &self.per_test {
+                Some(crate::target::suite::PerTest::Suite { kind, dir, .. }) => serde_json::json!({
+                    "kind": kind.as_str(),
+                    "dir": dir.display().to_string(),
+                }),
+                _ => serde_json::Value::Null,
+            },
         })
     }
 }

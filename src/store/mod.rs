@@ -8,6 +8,7 @@
 //! a read-only file in a read-only directory, an older schema and an empty file all read.
 
 pub mod hunt;
+pub mod per_test;
 pub mod query;
 pub mod schema;
 pub mod search;

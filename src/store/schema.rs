@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of a flakehunt history: "FlkH".
 pub const APPLICATION_ID: i32 = 0x466c_6b48;
@@ -127,6 +127,19 @@ CREATE TABLE hunts (
     result     TEXT NOT NULL    -- JSON: arms
 );
 "#,
+    r#"
+-- What each test did in each run of a suite or test target: per-test rates across campaigns.
+CREATE TABLE test_results (
+    campaign  TEXT NOT NULL,
+    run       INTEGER NOT NULL,
+    test      TEXT NOT NULL,
+    status    TEXT NOT NULL,   -- pass | fail | skip
+    signature TEXT,
+    message   TEXT,
+    PRIMARY KEY (campaign, run, test)
+) WITHOUT ROWID;
+CREATE INDEX test_results_test ON test_results(test, status);
+"#,
 ];
 
 /// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
@@ -150,6 +163,14 @@ CREATE TEMP TABLE hunts (
     id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, command TEXT NOT NULL,
     best TEXT NOT NULL, result TEXT NOT NULL
 );
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP TABLE test_results (
+    campaign TEXT NOT NULL, run INTEGER NOT NULL, test TEXT NOT NULL, status TEXT NOT NULL,
+    signature TEXT, message TEXT, PRIMARY KEY (campaign, run, test)
+) WITHOUT ROWID;
 "#,
     ),
 ];

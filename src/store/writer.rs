@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::analysis::per_test::TestStatus;
 use crate::analysis::summary::Summary;
 use crate::record::sighting::{Sighting, SourceMeta};
-use crate::record::FinishedRun;
+use crate::record::{FinishedRun, Signature};
 use crate::store::Store;
 
 /// What is known about a campaign when it starts.
@@ -39,6 +40,7 @@ struct PassRow {
     index: u64,
     started_at: String,
     duration_us: i64,
+    tests: Vec<crate::analysis::per_test::TestOutcome>,
 }
 
 /// What a failure's sighting says besides the run row: its message and output snippet,
@@ -103,6 +105,7 @@ impl CampaignWriter {
             index: record.index,
             started_at: humantime::format_rfc3339_millis(record.started_at).to_string(),
             duration_us: duration_us(record.duration),
+            tests: run.tests.clone(),
         });
     }
 
@@ -174,11 +177,35 @@ impl CampaignWriter {
                 record.seed.map(|seed| seed as i64),
             ],
         )?;
+        crate::store::per_test::insert(
+            &transaction,
+            campaign,
+            record.index,
+            &started_at,
+            &run.tests,
+        )?;
+        // A failure blamed on tests is a sighting of each of them, with its own signature.
+        let blamed: Vec<(&str, &Signature, Option<&str>)> = run
+            .tests
+            .iter()
+            .filter(|test| test.status == TestStatus::Fail)
+            .filter_map(|test| {
+                let signature = test.signature.as_ref()?;
+                Some((test.name.as_str(), signature, test.message.as_deref()))
+            })
+            .collect();
         if let Some(signature) = &run.signature {
             transaction.execute(
                 "INSERT OR IGNORE INTO signatures (id, text, first_seen, example) VALUES (?1, ?2, ?3, ?4)",
                 params![signature.id, signature.text, started_at, log_path],
             )?;
+        }
+        let run_sighting = run
+            .signature
+            .as_ref()
+            .filter(|_| blamed.is_empty())
+            .map(|signature| ("", signature, None));
+        for (test, signature, message) in blamed.into_iter().chain(run_sighting) {
             transaction.execute(
                 "INSERT INTO sightings (origin, campaign, run, path, format, test, outcome, message, snippet,
                     signature, commit_id, date, platform, source)
@@ -187,9 +214,9 @@ impl CampaignWriter {
                     campaign,
                     record.index as i64,
                     log_path,
-                    "",
+                    test,
                     kind.unwrap_or("fail"),
-                    text.message,
+                    message.unwrap_or(&text.message),
                     text.snippet,
                     signature.id,
                     self.git_commit,
@@ -249,6 +276,13 @@ fn insert_passes(transaction: &Transaction<'_>, campaign: &str, rows: &[PassRow]
             row.started_at,
             row.duration_us
         ])?;
+        crate::store::per_test::insert(
+            transaction,
+            campaign,
+            row.index,
+            &row.started_at,
+            &row.tests,
+        )?;
     }
     transaction.execute(
         "UPDATE campaigns SET runs = runs + ?2 WHERE id = ?1",
