@@ -118,6 +118,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
     pub progress: ProgressStyleArg,
 
+    /// Let runs use this terminal (/dev/tty) for interactive debugging. By default runs have no
+    /// controlling terminal, so they cannot retitle, clear or read yours.
+    #[arg(long)]
+    pub tty: bool,
+
     /// The command to rerun, executed directly (no shell), after `--`.
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -204,6 +209,7 @@ impl RunArgs {
             },
             events: self.events.clone(),
             record_history: !self.no_history,
+            tty: self.tty,
             command: self.command.clone(),
         }
     }
