@@ -250,6 +250,10 @@ fn a_script_whose_interpreter_is_missing_is_refused_naming_it() {
         &[&script],
         &["its interpreter", "/nonexistent/deeper", "does not exist"],
     );
+    let script = executable(&dir, "bare.sh", b"echo no interpreter line\n");
+    setup.assert_refused(&[], &[&script], &["has no #! line", "sh "]);
+    let script = executable(&dir, "empty", b"");
+    setup.assert_refused(&[], &[&script], &["is empty"]);
     // A script that works is not refused.
     let script = executable(&dir, "good.sh", b"#!/bin/sh\nexit 0\n");
     let output = setup.flakehunt(&["-n", "1"], &[&script]);

@@ -560,7 +560,7 @@ pub fn check_loadable(
             return check_elf_loader(program, &image);
         }
         let Some(line) = head.strip_prefix(b"#!") else {
-            return Ok(());
+            return check_other_format(program, &image, &head);
         };
         let (interpreter, argument) = parse_shebang(program, &image, line)?;
         let interpreter = match cwd {
@@ -578,6 +578,52 @@ pub fn check_loadable(
          refuses; does a #! line name a script that names it back?)",
         program.display()
     )))
+}
+
+/// A file that is neither ELF nor `#!` script: text (no NUL byte in its first bytes) or nothing
+/// at all is a script without a `#!` line, which a shell would run but the kernel refuses
+/// (ENOEXEC), unless a binfmt_misc handler is registered for its extension.
+fn check_other_format(
+    program: &std::path::Path,
+    image: &std::path::Path,
+    head: &[u8],
+) -> io::Result<()> {
+    if head.contains(&0) || extension_has_handler(image) {
+        return Ok(());
+    }
+    let what = if head.is_empty() {
+        "is empty"
+    } else {
+        "has no #! line"
+    };
+    let subject = if program == image {
+        "it".to_string()
+    } else {
+        format!("its interpreter {}", image.display())
+    };
+    Err(io::Error::other(format!(
+        "cannot run {}: {subject} {what}, so the kernel cannot execute it (a shell would run \
+         it with sh); add a first line such as #!/bin/sh, or give the command as: sh {}",
+        program.display(),
+        image.display()
+    )))
+}
+
+/// Whether an enabled binfmt_misc handler matches the file's extension.
+fn extension_has_handler(path: &std::path::Path) -> bool {
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc/sys/fs/binfmt_misc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let rule = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        rule.lines().next() == Some("enabled")
+            && rule
+                .lines()
+                .any(|line| line.strip_prefix("extension .") == Some(extension))
+    })
 }
 
 /// The first bytes of `path` (None: unreadable, e.g. execute-only; the kernel may still run it).
