@@ -125,6 +125,13 @@ fn a_bad_event_log_path_writes_nothing() {
         &[fixture_str()],
         &["is a directory"],
     );
+    let before = std::fs::read(setup.db()).expect("read");
+    setup.assert_refused(
+        &["--events", setup.db().to_str().expect("utf-8")],
+        &[fixture_str()],
+        &["is the history database", "would corrupt it"],
+    );
+    assert_eq!(std::fs::read(setup.db()).expect("read"), before);
     let file = setup.path("plain-file");
     std::fs::write(&file, "x").expect("write");
     let under_file = file.join("events.ndjson");

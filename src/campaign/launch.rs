@@ -41,6 +41,14 @@ pub fn launch(prepared: &Prepared, extra_sinks: Vec<Box<dyn Sink>>) -> Result<Ca
     let store = outputs.history.as_deref().map(Store::open).transpose()?;
     if let Some(path) = &outputs.events {
         check_event_log(path, &spec.out_dir)?;
+        if let Some(db) = outputs.history.as_deref().filter(|db| same_file(db, path)) {
+            bail!(
+                "--events {} is the history database {}: appending events would corrupt it \
+                 (choose another --events)",
+                path.display(),
+                db.display()
+            );
+        }
     }
     Spawner::new(template).context("could not prepare the command")?;
     let guard_exe = own_binary();
@@ -187,6 +195,15 @@ fn check_event_log(path: &Path, out_dir: &Path) -> Result<()> {
         }
         Ok(_) => refuse(format!("{} is not a directory", parent.display())),
         Err(_) => refuse(format!("the directory {} does not exist", parent.display())),
+    }
+}
+
+/// Whether two paths name one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
