@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use regex::bytes::Regex;
 
 use crate::campaign::launch::Outputs;
-use crate::runner::spawn::{resolve_program, CommandTemplate};
+use crate::runner::spawn::{check_loadable, resolve_program, CommandTemplate};
 use crate::shake::Shake;
 use crate::sink::progress::ProgressMode;
 use crate::spec::script::Script;
@@ -20,6 +20,16 @@ use crate::spec::{CampaignSpec, OnTimeout, OutputRules, StopRules, TimeoutPolicy
 pub const MAX_JOBS: usize = 1024;
 /// Bytes of each run's output kept in memory before spilling to disk.
 const MEMORY_PER_RUN: usize = 1 << 20;
+/// Longest `--timeout`, `--grace` or `--duration`: beyond it a deadline is nonsense (and soon
+/// past what a clock can add).
+const MAX_TIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Descriptors a run may hold at once: its stdout and stderr pipes, its pidfd, its stdin pipe
+/// and the two files its output spills to once it outgrows memory.
+const FDS_PER_RUN: u64 = 6;
+/// Descriptors of a campaign beyond those already open: the history database and its journal,
+/// the event log, the guard, a run's pipes while it starts, a failure's files being archived,
+/// and a margin.
+const FDS_PER_CAMPAIGN: u64 = 64;
 
 /// What a user asked a campaign to do, before it is checked.
 #[derive(Debug, Clone)]
@@ -56,6 +66,8 @@ pub struct CampaignRequest {
     pub events: Option<PathBuf>,
     /// Record the campaign in the history.
     pub record_history: bool,
+    /// Let runs keep flakehunt's controlling terminal (`--tty`) instead of detaching them from it.
+    pub tty: bool,
     /// The command and its arguments.
     pub command: Vec<OsString>,
     /// A test target to rerun instead of the command.
@@ -87,6 +99,7 @@ impl CampaignRequest {
             progress: ProgressMode::Auto,
             events: None,
             record_history: true,
+            tty: false,
             command,
             target: None,
             suite: None,
@@ -119,24 +132,7 @@ impl Prepared {
 
 /// Check a request and build its campaign; `db` is the history (for `--shake best`).
 pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
-    let jobs = match request.jobs {
-        Some(0) => bail!("--jobs must be at least 1"),
-        Some(jobs) if jobs > MAX_JOBS => bail!("--jobs must be at most {MAX_JOBS}"),
-        Some(jobs) => jobs,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    if request.stop.runs == Some(0) {
-        bail!("--runs must be at least 1");
-    }
-    if request.stop.max_failures == Some(0) {
-        bail!("--max-failures must be at least 1");
-    }
-    if request.timeout.limit.is_zero() {
-        bail!("--timeout must be longer than 0");
-    }
-    if request.stop.duration.is_some_and(|d| d.is_zero()) {
-        bail!("--duration must be longer than 0");
-    }
+    let jobs = check_numbers(request)?;
     let output_rules = OutputRules {
         fail_if: compile_regex("--fail-if", request.fail_if.as_deref())?,
         ignore: compile_regex("--ignore", request.ignore.as_deref())?,
@@ -166,8 +162,11 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
     let Some((program, rest)) = planned.command.split_first() else {
         bail!("no command given; write it after --, e.g. flakehunt run -- ./my_test");
     };
-    let program = resolve_program(program, cwd.as_deref())?;
-    let program = std::path::absolute(&program).unwrap_or(program);
+    let program = check_program(program, cwd.as_deref(), &planned.env)?;
+    make_room_for_jobs(request, jobs)?;
+    if request.tty {
+        warn_shared_terminal();
+    }
     let spec = CampaignSpec {
         id: id.clone(),
         command: planned.command.clone(),
@@ -197,6 +196,7 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
             .as_ref()
             .map(crate::shake::per_run_keys)
             .unwrap_or_default(),
+        share_terminal: request.tty,
     };
     let outputs = Outputs {
         progress: request.progress,
@@ -219,6 +219,92 @@ impl Default for TimeoutPolicy {
             action: OnTimeout::Kill,
         }
     }
+}
+
+/// Jobs, stop rules and times: in range, and deadlines a clock can add.
+fn check_numbers(request: &CampaignRequest) -> Result<usize> {
+    let jobs = match request.jobs {
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(jobs) if jobs > MAX_JOBS => bail!("--jobs must be at most {MAX_JOBS}"),
+        Some(jobs) => jobs,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if request.stop.runs == Some(0) {
+        bail!("--runs must be at least 1");
+    }
+    if request.stop.max_failures == Some(0) {
+        bail!("--max-failures must be at least 1");
+    }
+    if request.timeout.limit.is_zero() {
+        bail!("--timeout must be longer than 0");
+    }
+    if request.stop.duration.is_some_and(|d| d.is_zero()) {
+        bail!("--duration must be longer than 0");
+    }
+    for (flag, time) in [
+        ("--timeout", Some(request.timeout.limit)),
+        ("--grace", Some(request.timeout.grace)),
+        ("--duration", request.stop.duration),
+    ] {
+        if time.is_some_and(|time| time > MAX_TIME) {
+            bail!("{flag} must be at most 365 days (without --duration, a campaign runs until interrupted)");
+        }
+    }
+    Ok(jobs)
+}
+
+/// The program to execute, found and checked with everything the kernel needs to start it
+/// (a `#!` interpreter, an ELF loader), looked up on the run's PATH where `env` is involved.
+fn check_program(
+    program: &std::ffi::OsStr,
+    cwd: Option<&Path>,
+    env: &[(OsString, OsString)],
+) -> Result<PathBuf> {
+    let program = resolve_program(program, cwd)?;
+    let program = std::path::absolute(&program).unwrap_or(program);
+    let run_path = env
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "PATH")
+        .map(|(_, value)| value.clone())
+        .or_else(|| std::env::var_os("PATH"));
+    check_loadable(&program, cwd, run_path.as_deref())?;
+    Ok(program)
+}
+
+/// Raise the open-file limit to what the runs in flight at once need, or refuse with the
+/// number.
+fn make_room_for_jobs(request: &CampaignRequest, jobs: usize) -> Result<()> {
+    // No more runs are ever in flight than the campaign has.
+    let in_flight = request.stop.runs.map_or(jobs, |runs| {
+        jobs.min(usize::try_from(runs).unwrap_or(usize::MAX))
+    });
+    let campaign = crate::os::fd::open_descriptor_count() + FDS_PER_CAMPAIGN;
+    let needed = campaign + in_flight as u64 * FDS_PER_RUN;
+    crate::os::fd::ensure_open_files(needed).map_err(|shortfall| {
+        let fitting = shortfall.hard.saturating_sub(campaign) / FDS_PER_RUN;
+        let advice = if fitting >= 1 {
+            format!("use -j {fitting} or fewer, or raise the hard limit")
+        } else {
+            "raise the hard limit".to_string()
+        };
+        anyhow!(
+            "-j {jobs} needs up to {needed} open files, but the hard limit (ulimit -Hn) is {}; \
+             {advice} (as root, or with LimitNOFILE= for a service)",
+            shortfall.hard
+        )
+    })
+}
+
+/// Said once per process: hunt and window prepare a campaign per arm or phase.
+fn warn_shared_terminal() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "flakehunt: warning: --tty: runs share this terminal; what they write to /dev/tty \
+             (titles, screen clears, clipboard sequences) reaches it unescaped"
+        );
+    });
 }
 
 fn compile_regex(flag: &str, pattern: Option<&str>) -> Result<Option<Regex>> {

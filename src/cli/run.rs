@@ -125,6 +125,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
     pub progress: ProgressStyleArg,
 
+    /// Let runs use this terminal (/dev/tty) for interactive debugging. By default runs have no
+    /// controlling terminal, so they cannot retitle, clear or read yours.
+    #[arg(long)]
+    pub tty: bool,
+
     /// A test target or suite options, instead of (or about) the command.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -221,6 +226,7 @@ impl RunArgs {
             },
             events: self.events.clone(),
             record_history: !self.no_history,
+            tty: self.tty,
             command: self.command.clone(),
             target: self.target.request(),
             suite: self.target.suite,

@@ -1,7 +1,8 @@
 //! Thin, safe wrappers over the operating-system calls flakehunt makes in more than one place:
-//! signal names, signalling and liveness of processes and process groups, and CPU placement
-//! and scheduling of the calling thread.
+//! signal names, signalling and liveness of processes and process groups, CPU placement and
+//! scheduling of the calling thread, and descriptor limits.
 
+pub mod fd;
 pub mod process;
 pub mod sched;
 pub mod signal;

@@ -1,5 +1,6 @@
-//! Spawning one run: its own process group, a parent-death signal, piped output, and a pidfd
-//! so the event loop can wait for exit without reaping anything it does not own.
+//! Spawning one run: its own process group without a controlling terminal, a parent-death
+//! signal, piped output, and a pidfd so the event loop can wait for exit without reaping
+//! anything it does not own. Also the setup checks that the command can be executed.
 //!
 //! Runs are started with `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, the way `posix_spawn`
 //! starts processes, because a `fork` of flakehunt for every run costs more than the run itself
@@ -32,6 +33,8 @@ pub struct CommandTemplate {
     pub campaign_id: String,
     /// Variables that runs set individually (removed from the shared environment).
     pub per_run_keys: Vec<OsString>,
+    /// Runs keep flakehunt's controlling terminal (`--tty`).
+    pub share_terminal: bool,
 }
 
 /// Variables every run sets for itself.
@@ -82,6 +85,10 @@ pub struct Spawner {
     cwd: Option<CString>,
     dev_null: OwnedFd,
     stack: Vec<u128>,
+    /// Detach each run from flakehunt's controlling terminal.
+    detach_terminal: bool,
+    /// The open-file limit to give runs back, when flakehunt raised its own.
+    nofile: Option<libc::rlimit>,
 }
 
 impl std::fmt::Debug for Spawner {
@@ -109,6 +116,10 @@ struct ChildContext {
     slice_ns: u64,
     fds: [libc::c_int; 3],
     parent: libc::pid_t,
+    /// Give up the controlling terminal (TIOCNOTTY) before exec.
+    detach_terminal: bool,
+    nofile: libc::rlimit,
+    restore_nofile: bool,
     /// Set by the child when a step before exec failed: (step, errno).
     failed_step: libc::c_int,
     error: libc::c_int,
@@ -123,6 +134,8 @@ const STEP_EXEC: libc::c_int = 6;
 const STEP_AFFINITY: libc::c_int = 7;
 const STEP_NICE: libc::c_int = 8;
 const STEP_POLICY: libc::c_int = 9;
+const STEP_TERMINAL: libc::c_int = 10;
+const STEP_RLIMIT: libc::c_int = 11;
 
 fn c_string(bytes: &[u8], what: &str) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
@@ -174,6 +187,9 @@ impl Spawner {
             None => None,
         };
         let dev_null = std::fs::File::open("/dev/null")?.into();
+        if !template.share_terminal {
+            crate::os::fd::keep_terminals_from_children();
+        }
         Ok(Spawner {
             program,
             program_display: template.program.display().to_string(),
@@ -183,14 +199,17 @@ impl Spawner {
             cwd,
             dev_null,
             stack: vec![0u128; CHILD_STACK / 16],
+            detach_terminal: !template.share_terminal,
+            nofile: crate::os::fd::inherited_open_file_limit(),
         })
     }
 
     /// Spawn run `index`.
     ///
     /// The child leads a new process group so that timeouts and cancellation can signal
-    /// everything it started, and gets SIGKILL if flakehunt dies so that a killed campaign leaves
-    /// no runs behind.
+    /// everything it started, has no controlling terminal (unless it is shared) so that nothing
+    /// it starts can open flakehunt's, and gets SIGKILL if flakehunt dies so that a killed
+    /// campaign leaves no runs behind.
     pub fn spawn(&mut self, index: u64, setup: &RunSetup) -> io::Result<SpawnedChild> {
         let stdin = if setup.stdin_pipe {
             let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
@@ -238,6 +257,12 @@ impl Spawner {
             ],
             // SAFETY: getpid has no preconditions.
             parent: unsafe { libc::getpid() },
+            detach_terminal: self.detach_terminal,
+            nofile: self.nofile.unwrap_or(libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            }),
+            restore_nofile: self.nofile.is_some(),
             failed_step: 0,
             error: 0,
         };
@@ -312,6 +337,8 @@ impl Spawner {
         let cause = io::Error::from_raw_os_error(errno);
         let what = match step {
             STEP_PGID => "could not create a process group".to_string(),
+            STEP_TERMINAL => "could not detach from the terminal".to_string(),
+            STEP_RLIMIT => "could not restore the open-file limit".to_string(),
             STEP_PDEATHSIG => "could not set the parent-death signal".to_string(),
             STEP_ORPHANED => return io::Error::other("flakehunt exited while starting the run"),
             STEP_DUP => "could not connect the output pipes".to_string(),
@@ -359,6 +386,26 @@ extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
         if libc::setpgid(0, 0) != 0 {
             fail(context, STEP_PGID);
         }
+        // Without a controlling terminal, opening /dev/tty fails (ENXIO) in the run and all it
+        // starts, so nothing can retitle, clear or read the user's terminal. TIOCNOTTY detaches
+        // only this process (it leads no session). setsid would detach it too, but a session
+        // of its own is also a scheduler autogroup of its own, in which nice values and the
+        // load generators of --shake lose their effect (sched(7)), and it slows every spawn.
+        if context.detach_terminal {
+            let tty = libc::open(
+                c"/dev/tty".as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            );
+            // Failing to open it means there is no terminal (ENXIO) or a dead one (EIO).
+            if tty >= 0 {
+                let detached = libc::ioctl(tty, libc::TIOCNOTTY) == 0;
+                let errno = *libc::__errno_location();
+                libc::close(tty);
+                if !detached {
+                    fail_with(context, STEP_TERMINAL, errno);
+                }
+            }
+        }
         if libc::prctl(
             libc::PR_SET_PDEATHSIG,
             libc::SIGKILL as libc::c_ulong,
@@ -405,6 +452,9 @@ extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
         }
         if !context.cwd.is_null() && libc::chdir(context.cwd) != 0 {
             fail(context, STEP_CHDIR);
+        }
+        if context.restore_nofile && libc::setrlimit(libc::RLIMIT_NOFILE, &context.nofile) != 0 {
+            fail(context, STEP_RLIMIT);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
@@ -483,4 +533,453 @@ pub fn resolve_program(
             ),
         )
     }))
+}
+
+/// The most `#!` interpreters the kernel follows from one script to the next (BINPRM_MAX_RECURSION).
+const MAX_INTERPRETER_DEPTH: usize = 4;
+/// Bytes of a file's start the kernel reads for a `#!` line (BINPRM_BUF_SIZE).
+const SHEBANG_BYTES: usize = 256;
+
+/// Check what the kernel needs besides `program` itself to execute it, so that a missing piece is
+/// a setup error rather than every run failing to start: the interpreter of a `#!` script (and,
+/// for `#!/usr/bin/env NAME`, NAME on the run's `search_path`), and the dynamic loader of an ELF
+/// program. `cwd` is the run's working directory, against which relative names resolve. What
+/// cannot be read is left to the kernel.
+pub fn check_loadable(
+    program: &std::path::Path,
+    cwd: Option<&std::path::Path>,
+    search_path: Option<&std::ffi::OsStr>,
+) -> io::Result<()> {
+    check_mount_allows_exec(program, program)?;
+    let mut image = program.to_path_buf();
+    for _ in 0..=MAX_INTERPRETER_DEPTH {
+        let Some(head) = read_head(&image) else {
+            return Ok(());
+        };
+        if head.starts_with(b"\x7fELF") {
+            return check_elf_loader(program, &image);
+        }
+        let Some(line) = head.strip_prefix(b"#!") else {
+            return check_other_format(program, &image, &head);
+        };
+        let (interpreter, argument) = parse_shebang(program, &image, line)?;
+        let interpreter = match cwd {
+            Some(dir) if interpreter.is_relative() => dir.join(&interpreter),
+            _ => interpreter,
+        };
+        check_interpreter(program, &image, &interpreter)?;
+        if interpreter.file_name().is_some_and(|name| name == "env") {
+            check_env_command(program, argument.as_deref(), cwd, search_path)?;
+        }
+        image = interpreter;
+    }
+    Err(io::Error::other(format!(
+        "cannot run {}: more than {MAX_INTERPRETER_DEPTH} levels of #! interpreters (the kernel \
+         refuses; does a #! line name a script that names it back?)",
+        program.display()
+    )))
+}
+
+/// A file that is neither ELF nor `#!` script: text (no NUL byte in its first bytes) or nothing
+/// at all is a script without a `#!` line, which a shell would run but the kernel refuses
+/// (ENOEXEC), unless a binfmt_misc handler is registered for its extension.
+fn check_other_format(
+    program: &std::path::Path,
+    image: &std::path::Path,
+    head: &[u8],
+) -> io::Result<()> {
+    if head.contains(&0) || extension_has_handler(image) {
+        return Ok(());
+    }
+    let what = if head.is_empty() {
+        "is empty"
+    } else {
+        "has no #! line"
+    };
+    let subject = if program == image {
+        "it".to_string()
+    } else {
+        format!("its interpreter {}", image.display())
+    };
+    Err(io::Error::other(format!(
+        "cannot run {}: {subject} {what}, so the kernel cannot execute it (a shell would run \
+         it with sh); add a first line such as #!/bin/sh, or give the command as: sh {}",
+        program.display(),
+        image.display()
+    )))
+}
+
+/// Whether an enabled binfmt_misc handler matches the file's extension.
+fn extension_has_handler(path: &std::path::Path) -> bool {
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc/sys/fs/binfmt_misc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let rule = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        rule.lines().next() == Some("enabled")
+            && rule
+                .lines()
+                .any(|line| line.strip_prefix("extension .") == Some(extension))
+    })
+}
+
+/// The first bytes of `path` (None: unreadable, e.g. execute-only; the kernel may still run it).
+fn read_head(path: &std::path::Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut head = Vec::with_capacity(SHEBANG_BYTES);
+    file.take(SHEBANG_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    Some(head)
+}
+
+/// The interpreter and optional argument of a `#!` line, split as the kernel does: blanks
+/// around the interpreter's name, the rest (trimmed) one argument.
+fn parse_shebang(
+    program: &std::path::Path,
+    image: &std::path::Path,
+    line: &[u8],
+) -> io::Result<(PathBuf, Option<String>)> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let end = line.iter().position(|b| *b == b'\n');
+    let line = &line[..end.unwrap_or(line.len())];
+    let start = line.iter().position(|b| !blank(b)).unwrap_or(line.len());
+    let line = &line[start..];
+    let name_end = line.iter().position(blank).unwrap_or(line.len());
+    let (name, rest) = line.split_at(name_end);
+    if name.is_empty() {
+        return Err(io::Error::other(format!(
+            "cannot run {}: {} has an empty #! line",
+            program.display(),
+            via(program, image)
+        )));
+    }
+    if end.is_none() && name_end == line.len() {
+        return Err(io::Error::other(format!(
+            "cannot run {}: the #! line of {} is longer than the {SHEBANG_BYTES} bytes the \
+             kernel reads",
+            program.display(),
+            via(program, image)
+        )));
+    }
+    let rest = String::from_utf8_lossy(rest);
+    let argument = rest.trim_matches([' ', '\t']);
+    let argument = (!argument.is_empty()).then(|| argument.to_string());
+    Ok((PathBuf::from(std::ffi::OsStr::from_bytes(name)), argument))
+}
+
+/// "it" for the program itself, else the interpreter script in between.
+fn via(program: &std::path::Path, image: &std::path::Path) -> String {
+    if program == image {
+        "it".to_string()
+    } else {
+        format!("its interpreter {}", image.display())
+    }
+}
+
+/// The interpreter named by a `#!` line must exist and be executable.
+fn check_interpreter(
+    program: &std::path::Path,
+    image: &std::path::Path,
+    interpreter: &std::path::Path,
+) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = crate::text::escape_line(interpreter.as_os_str().as_bytes(), 200);
+    let whose = if program == image {
+        format!("{} starts with #!{shown}", program.display())
+    } else {
+        format!("its interpreter {} starts with #!{shown}", image.display())
+    };
+    let refuse = |kind: io::ErrorKind, what: &str| {
+        Err(io::Error::new(
+            kind,
+            format!("cannot run {}: {whose}, but {what}", program.display()),
+        ))
+    };
+    let advice = if interpreter.as_os_str().as_bytes().ends_with(b"\r") {
+        "the script has Windows line endings (convert it with dos2unix)"
+    } else {
+        "install it or fix the #! line"
+    };
+    match std::fs::metadata(interpreter) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => refuse(
+            io::ErrorKind::NotFound,
+            &format!("the interpreter {shown} does not exist: {advice}"),
+        ),
+        Err(error) => refuse(
+            error.kind(),
+            &format!("the interpreter {shown} cannot be used: {error}"),
+        ),
+        Ok(metadata) if metadata.is_dir() => refuse(
+            io::ErrorKind::Other,
+            &format!("the interpreter {shown} is a directory"),
+        ),
+        Ok(metadata) if metadata.permissions().mode() & 0o111 == 0 => refuse(
+            io::ErrorKind::PermissionDenied,
+            &format!("the interpreter {shown} is not executable"),
+        ),
+        Ok(_) => check_mount_allows_exec(program, interpreter),
+    }
+}
+
+/// A file on a filesystem mounted `noexec` cannot be executed, whatever its mode says.
+fn check_mount_allows_exec(program: &std::path::Path, file: &std::path::Path) -> io::Result<()> {
+    use rustix::fs::{statvfs, StatVfsMountFlags};
+    match statvfs(file) {
+        Ok(info) if info.f_flag.contains(StatVfsMountFlags::NOEXEC) => {
+            let what = if program == file {
+                "it".to_string()
+            } else {
+                format!("its interpreter {}", file.display())
+            };
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "cannot run {}: {what} is on a filesystem mounted noexec (copy it elsewhere or \
+                     run it through its interpreter)",
+                    program.display()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `#!/usr/bin/env NAME` (or `env -S NAME ARGS`): NAME must be found on the run's PATH. Other
+/// uses of env (options, assignments) are left to it.
+fn check_env_command(
+    program: &std::path::Path,
+    argument: Option<&str>,
+    cwd: Option<&std::path::Path>,
+    search_path: Option<&std::ffi::OsStr>,
+) -> io::Result<()> {
+    let Some(argument) = argument else {
+        return Ok(());
+    };
+    let split = argument.strip_prefix("-S").map(str::trim_start);
+    let name = match split {
+        Some(words) => words.split([' ', '\t']).next().unwrap_or(""),
+        None if argument.contains([' ', '\t']) => {
+            let first = argument.split([' ', '\t']).next().unwrap_or("");
+            if first.starts_with('-') || first.contains('=') {
+                return Ok(());
+            }
+            return Err(io::Error::other(format!(
+                "cannot run {}: its #! line passes '{argument}' to env as one program name (the \
+                 kernel does not split it); write #!/usr/bin/env -S {argument}",
+                program.display()
+            )));
+        }
+        None => argument,
+    };
+    if name.is_empty() || name.starts_with('-') || name.contains('=') {
+        return Ok(());
+    }
+    let default_path = std::ffi::OsString::from("/bin:/usr/bin");
+    let search = search_path.unwrap_or(&default_path);
+    if name.contains('/') {
+        let path = match cwd {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        };
+        if is_executable_file(&path) {
+            return Ok(());
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "cannot run {}: its #! line runs env {name}, which is not an executable file",
+                program.display()
+            ),
+        ));
+    }
+    let base = cwd.map(std::path::Path::to_path_buf).unwrap_or_default();
+    for dir in std::env::split_paths(search) {
+        let dir = if dir.as_os_str().is_empty() {
+            base.clone()
+        } else {
+            base.join(dir)
+        };
+        if is_executable_file(&dir.join(name)) {
+            return Ok(());
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "cannot run {}: its #! line runs env {name}, but no {name} is on the run's PATH ({}); \
+             install it, or set PATH with --env",
+            program.display(),
+            search.to_string_lossy()
+        ),
+    ))
+}
+
+/// Whether `candidate` is an executable file (not a directory).
+fn is_executable_file(candidate: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(candidate)
+        .is_ok_and(|metadata| !metadata.is_dir() && metadata.permissions().mode() & 0o111 != 0)
+}
+
+/// The dynamic loader an ELF program names (PT_INTERP) must exist: a program built for another
+/// C library or distribution otherwise fails with a baffling "No such file or directory".
+fn check_elf_loader(program: &std::path::Path, image: &std::path::Path) -> io::Result<()> {
+    if !runs_natively(image) {
+        return Ok(());
+    }
+    let Some(loader) = elf_interpreter(image) else {
+        return Ok(());
+    };
+    if !loader.is_absolute() || loader.exists() {
+        return Ok(());
+    }
+    let whose = if program == image {
+        "it".to_string()
+    } else {
+        format!("its interpreter {}", image.display())
+    };
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "cannot run {}: {whose} needs the dynamic loader {}, which is not installed here (built \
+             for another system or C library, e.g. musl or glibc?)",
+            program.display(),
+            loader.display()
+        ),
+    ))
+}
+
+/// Whether an ELF file is for this machine (flakehunt's own, or i386 beside x86-64). A program
+/// for another one runs through an emulator (binfmt_misc), which finds its loader elsewhere.
+fn runs_natively(image: &std::path::Path) -> bool {
+    const EM_386: u16 = 3;
+    const EM_X86_64: u16 = 62;
+    let machine = |path: &std::path::Path| -> Option<u16> {
+        use std::os::unix::fs::FileExt;
+        let mut header = [0u8; 20];
+        std::fs::File::open(path)
+            .ok()?
+            .read_exact_at(&mut header, 0)
+            .ok()?;
+        let bytes = [header[0x12], header[0x13]];
+        match header[5] {
+            1 => Some(u16::from_le_bytes(bytes)),
+            2 => Some(u16::from_be_bytes(bytes)),
+            _ => None,
+        }
+    };
+    match (
+        machine(image),
+        machine(std::path::Path::new("/proc/self/exe")),
+    ) {
+        (Some(theirs), Some(ours)) => theirs == ours || (ours == EM_X86_64 && theirs == EM_386),
+        _ => false,
+    }
+}
+
+/// The PT_INTERP path of an ELF file, if it has one and it can be read.
+fn elf_interpreter(path: &std::path::Path) -> Option<PathBuf> {
+    use std::os::unix::fs::FileExt;
+    const PT_INTERP: u32 = 3;
+    let file = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; 64];
+    file.read_exact_at(&mut header, 0).ok()?;
+    let wide = match header[4] {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let little = match header[5] {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let uint = |bytes: &[u8]| -> u64 {
+        let mut value = 0u64;
+        for (i, byte) in bytes.iter().enumerate() {
+            let shift = if little { i } else { bytes.len() - 1 - i };
+            value |= u64::from(*byte) << (8 * shift);
+        }
+        value
+    };
+    let (phoff, entsize, count) = if wide {
+        (
+            uint(&header[0x20..0x28]),
+            uint(&header[0x36..0x38]),
+            uint(&header[0x38..0x3a]),
+        )
+    } else {
+        (
+            uint(&header[0x1c..0x20]),
+            uint(&header[0x2a..0x2c]),
+            uint(&header[0x2c..0x2e]),
+        )
+    };
+    let min_entry = if wide { 0x38 } else { 0x20 };
+    if entsize < min_entry || count == 0 || count * entsize > 64 * 1024 {
+        return None;
+    }
+    let mut table = vec![0u8; (count * entsize) as usize];
+    file.read_exact_at(&mut table, phoff).ok()?;
+    let entry = table
+        .chunks_exact(entsize as usize)
+        .find(|entry| uint(&entry[0..4]) == u64::from(PT_INTERP))?;
+    let (offset, size) = if wide {
+        (uint(&entry[0x08..0x10]), uint(&entry[0x20..0x28]))
+    } else {
+        (uint(&entry[0x04..0x08]), uint(&entry[0x10..0x14]))
+    };
+    if size == 0 || size > 4096 {
+        return None;
+    }
+    let mut name = vec![0u8; size as usize];
+    file.read_exact_at(&mut name, offset).ok()?;
+    let name = name.split(|b| *b == 0).next()?;
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn shebang(line: &[u8]) -> io::Result<(PathBuf, Option<String>)> {
+        parse_shebang(Path::new("p"), Path::new("p"), line)
+    }
+
+    #[test]
+    fn shebang_lines_split_as_the_kernel_splits_them() {
+        let (interpreter, argument) = shebang(b" /bin/sh\n").expect("ok");
+        assert_eq!(
+            (interpreter.as_path(), argument),
+            (Path::new("/bin/sh"), None)
+        );
+        let (interpreter, argument) = shebang(b"/usr/bin/env \tpython3 -u  \nrest").expect("ok");
+        assert_eq!(interpreter, Path::new("/usr/bin/env"));
+        assert_eq!(argument.as_deref(), Some("python3 -u"));
+        let (interpreter, _) = shebang(b"/bin/sh\r\n").expect("ok");
+        assert_eq!(interpreter, Path::new("/bin/sh\r"));
+        assert!(shebang(b"   \n").is_err());
+        let long = [b"/".as_slice(), &[b'x'; 300]].concat();
+        assert!(shebang(&long[..254]).is_err(), "cut off inside the name");
+    }
+
+    #[test]
+    fn this_test_binary_and_its_loader_are_found() {
+        let exe = std::env::current_exe().expect("exe");
+        assert!(runs_natively(&exe));
+        if let Some(loader) = elf_interpreter(&exe) {
+            assert!(
+                loader.is_absolute() && loader.exists(),
+                "{}",
+                loader.display()
+            );
+        }
+        check_loadable(&exe, None, None).expect("loadable");
+    }
 }

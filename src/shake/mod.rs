@@ -88,6 +88,9 @@ pub struct RunPlacement {
     pub slice_ns: Option<u64>,
 }
 
+/// Longest jitter or switch interval.
+const MAX_SHAKE_TIME: Duration = Duration::from_secs(60);
+
 fn error(position: usize, item: &str, message: impl Into<String>) -> ShakeError {
     ShakeError {
         position,
@@ -135,6 +138,7 @@ impl Shake {
     /// Parse a comma list of perturbations. CPU lists use `+` between items (`pin=0+2-3`).
     pub fn parse(text: &str) -> Result<Shake, ShakeError> {
         let mut shake = Shake::default();
+        let mut seen: Vec<&str> = Vec::new();
         for (index, item) in text.split(',').map(str::trim).enumerate() {
             let position = index + 1;
             if item.is_empty() {
@@ -144,6 +148,14 @@ impl Shake {
                 Some((name, value)) => (name.trim(), Some(value.trim())),
                 None => (item, None),
             };
+            if seen.contains(&name) {
+                return Err(error(
+                    position,
+                    item,
+                    format!("'{name}' is given twice; give each shake once"),
+                ));
+            }
+            seen.push(name);
             let need = |what: &str| {
                 value.ok_or_else(|| error(position, item, format!("needs a value: {name}={what}")))
             };
@@ -162,6 +174,14 @@ impl Shake {
             let duration = |text: &str| -> Result<Duration, ShakeError> {
                 humantime::parse_duration(text)
                     .map_err(|e| error(position, item, format!("'{text}' is not a duration ({e})")))
+            };
+            // A delay or interval past a minute stalls a campaign rather than shaking it.
+            let bounded = |text: &str, what: &str| -> Result<Duration, ShakeError> {
+                let value = duration(text)?;
+                if value < Duration::from_micros(1) || value > MAX_SHAKE_TIME {
+                    return Err(error(position, item, format!("{what} must be 1us to 1m")));
+                }
+                Ok(value)
             };
             match name {
                 "cpu-load" => {
@@ -224,25 +244,29 @@ impl Shake {
                     };
                     shake.noise = Some(probability);
                 }
-                "jitter" => shake.jitter = Some(duration(need("DUR")?)?),
+                "jitter" => shake.jitter = Some(bounded(need("DUR")?, "jitter")?),
                 "go-procs" => shake.env.push(("GOMAXPROCS".into(), number(need("N")?)?.to_string())),
                 "go-gc" => {
                     let value = need("PERCENT")?;
-                    value
-                        .parse::<u32>()
-                        .map_err(|_| error(position, item, "go-gc takes a percentage, e.g. go-gc=1"))?;
+                    if value != "off" {
+                        value
+                            .parse::<u32>()
+                            .map_err(|_| error(position, item, "go-gc takes a percentage or off, e.g. go-gc=1"))?;
+                    }
                     shake.env.push(("GOGC".into(), value.to_string()));
                 }
-                "go-debug" => shake.env.push(("GODEBUG".into(), need("SETTINGS")?.to_string())),
+                "go-debug" => {
+                    let value = need("NAME=VALUE")?;
+                    if value.split_once('=').is_none_or(|(name, _)| name.trim().is_empty()) {
+                        return Err(error(position, item, "go-debug takes a GODEBUG setting NAME=VALUE, e.g. go-debug=asyncpreemptoff=1"));
+                    }
+                    shake.env.push(("GODEBUG".into(), value.to_string()));
+                }
                 "rust-threads" => shake
                     .env
                     .push(("RUST_TEST_THREADS".into(), number(need("N")?)?.to_string())),
                 "py-switch" => {
-                    let interval = duration(need("DUR")?)?;
-                    if interval.is_zero() {
-                        return Err(error(position, item, "the switch interval must be above 0"));
-                    }
-                    shake.py_switch = Some(interval);
+                    shake.py_switch = Some(bounded(need("DUR")?, "the switch interval")?);
                 }
                 other => {
                     return Err(error(
@@ -626,6 +650,36 @@ mod tests {
         assert!(Shake::parse("slice=1s").is_err());
         assert!(Shake::parse("pin=3-1").is_err());
         assert!(Shake::parse("a,,b").is_err());
+    }
+
+    #[test]
+    fn nonsense_values_are_refused() {
+        for (text, expect) in [
+            ("jitter=500000000years", "jitter must be 1us to 1m"),
+            ("jitter=61s", "jitter must be 1us to 1m"),
+            ("jitter=0s", "jitter must be 1us to 1m"),
+            ("py-switch=2h", "the switch interval must be 1us to 1m"),
+            ("py-switch=0s", "the switch interval must be 1us to 1m"),
+            ("jitter=99999999999999999999999years", "is not a duration"),
+            ("cpu-load=100000", "is not a count from 1 to 256"),
+            ("mem-load=0", "is not a count from 1 to 256"),
+            ("go-procs=-1", "is not a count from 1 to 256"),
+            ("rust-threads=1e9", "is not a count from 1 to 256"),
+            ("nice=99", "nice must be -20 to 19"),
+            ("slice=0", "slice must be 100us to 100ms"),
+            ("go-gc=-5", "percentage or off"),
+            ("go-debug=nonsense", "NAME=VALUE"),
+            ("nice=5,nice=10", "'nice' is given twice"),
+            ("noise=NaN", "noise probability"),
+        ] {
+            let error = Shake::parse(text).expect_err(text);
+            assert!(error.message.contains(expect), "{text}: {error}");
+        }
+        assert_eq!(
+            Shake::parse("go-gc=off").expect("off").env,
+            vec![("GOGC".to_string(), "off".to_string())]
+        );
+        assert!(Shake::parse("jitter=1m,py-switch=1us").is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Live progress on stderr: an indicatif line on a terminal, a plain status line every few
-//! seconds otherwise, and one escaped line per failure so a failure is seen the moment it
-//! happens. Nothing a test printed reaches the terminal unescaped.
+//! Live progress on stderr: an indicatif line on a terminal that can draw one, a plain status
+//! line every few seconds otherwise, and one escaped line per failure so a failure is seen the
+//! moment it happens. Nothing a test printed reaches the terminal unescaped.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -60,31 +60,22 @@ impl std::fmt::Debug for ProgressSink {
 }
 
 impl ProgressSink {
-    /// A progress display for a campaign with these stop rules.
+    /// A progress display for a campaign with these stop rules. Where a bar cannot be drawn
+    /// (stderr is no terminal, or `TERM` is unset or `dumb`) plain lines take its place, so the
+    /// live failure notices are never lost with it.
     pub fn new(mode: ProgressMode, stop: StopRules) -> ProgressSink {
-        let mode = match mode {
+        let mut mode = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
             ProgressMode::Auto => ProgressMode::Lines,
             other => other,
         };
-        let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar = match stop.runs {
-                Some(runs) => {
-                    ProgressBar::with_draw_target(Some(runs), ProgressDrawTarget::stderr())
-                }
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-            };
-            let template = if stop.runs.is_some() {
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, {msg}"
-            } else {
-                "{spinner} [{elapsed_precise}] {msg}"
-            };
-            if let Ok(style) = ProgressStyle::with_template(template) {
-                bar.set_style(style);
+        let mut bar = None;
+        if mode == ProgressMode::Bar {
+            match Self::bar(&stop) {
+                Some(drawn) => bar = Some(drawn),
+                None => mode = ProgressMode::Lines,
             }
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
+        }
         ProgressSink {
             mode,
             bar,
@@ -101,6 +92,25 @@ impl ProgressSink {
     pub fn with_raw_hint(mut self, campaign: &str) -> ProgressSink {
         self.raw_hint = Some(campaign.to_string());
         self
+    }
+
+    /// An updating bar on stderr, or None where indicatif would hide it (and every line printed
+    /// through it).
+    fn bar(stop: &StopRules) -> Option<ProgressBar> {
+        let bar = ProgressBar::with_draw_target(stop.runs, ProgressDrawTarget::stderr());
+        if bar.is_hidden() {
+            return None;
+        }
+        let template = if stop.runs.is_some() {
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, {msg}"
+        } else {
+            "{spinner} [{elapsed_precise}] {msg}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
     }
 
     fn say(&self, line: &str) {

@@ -255,13 +255,61 @@ fn tokenize(text: &str) -> Result<Vec<Token>, (usize, String)> {
     Ok(tokens)
 }
 
+/// Longest sleep or time limit of a step: a run waiting longer is stalled, not tested.
+const MAX_STEP_TIME: Duration = Duration::from_secs(24 * 3600);
+
 fn duration_at((column, text): &Token) -> Result<Duration, (usize, String)> {
-    humantime::parse_duration(text).map_err(|error| {
+    let duration = humantime::parse_duration(text).map_err(|error| {
         (
             *column,
             format!("'{text}' is not a duration ({error}); write e.g. 500us, 5ms, 2s"),
         )
-    })
+    })?;
+    if duration > MAX_STEP_TIME {
+        return Err((
+            *column,
+            format!("'{text}' is longer than a step may take (1 day)"),
+        ));
+    }
+    Ok(duration)
+}
+
+/// Signals whose default action stops, continues or ignores a process: nothing can die of them.
+const NOT_DEADLY: [i32; 8] = [
+    libc::SIGSTOP,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGCONT,
+    libc::SIGCHLD,
+    libc::SIGURG,
+    libc::SIGWINCH,
+];
+
+/// The exit `expect-exit` names: a code from 0 to 255 or a signal a process can die of.
+fn expected_exit_at(token: &Token) -> Result<ExpectedExit, (usize, String)> {
+    let (column, text) = token;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<u8>() {
+            Ok(code) => Ok(ExpectedExit::Code(i32::from(code))),
+            Err(_) => Err((
+                *column,
+                format!("exit code {text} is impossible: exit codes are 0 to 255 (or give a signal, e.g. SIGTERM)"),
+            )),
+        };
+    }
+    let signal = signal_at(token)?;
+    if NOT_DEADLY.contains(&signal) {
+        return Err((
+            *column,
+            format!(
+                "no process dies of {}: it stops, continues or is ignored by default",
+                signal_name(signal)
+            ),
+        ));
+    }
+    Ok(ExpectedExit::Signal(signal))
 }
 
 fn regex_at((column, text): &Token) -> Result<Regex, (usize, String)> {
@@ -391,11 +439,7 @@ fn parse_step(text: &str) -> Result<Step, (usize, String)> {
             Step::CloseStdin
         }
         "expect-exit" => {
-            let token = argument(1, "an exit code or a signal name")?;
-            let expected = match token.1.parse::<i32>() {
-                Ok(code) => ExpectedExit::Code(code),
-                Err(_) => ExpectedExit::Signal(signal_at(token)?),
-            };
+            let expected = expected_exit_at(argument(1, "an exit code or a signal name")?)?;
             Step::ExpectExit {
                 expected,
                 within: within_at(&tokens, 2, true, end)?.unwrap_or_default(),
@@ -474,6 +518,54 @@ mod tests {
         let error = steps(&["expect-exit 0 within 1s extra"]).expect_err("extra");
         assert_eq!(error.column, 25);
         assert_eq!(error.to_string(), "--step 1, column 25: unexpected 'extra'");
+    }
+
+    #[test]
+    fn impossible_exits_and_endless_waits_are_refused() {
+        for (step, expect, column) in [
+            ("expect-exit 999 within 1s", "exit codes are 0 to 255", 13),
+            ("expect-exit -1 within 1s", "exit codes are 0 to 255", 13),
+            (
+                "expect-exit 99999999999999999999 within 1s",
+                "exit codes are 0 to 255",
+                13,
+            ),
+            (
+                "expect-exit SIGSTOP within 1s",
+                "no process dies of SIGSTOP",
+                13,
+            ),
+            (
+                "expect-exit chld within 1s",
+                "no process dies of SIGCHLD",
+                13,
+            ),
+            ("sleep 500000000years", "longer than a step may take", 7),
+            ("sleep 0..2days", "longer than a step may take", 10),
+            (
+                "wait-output x within 25h",
+                "longer than a step may take",
+                22,
+            ),
+            (
+                "expect-exit 0 within 9999999999999999years",
+                "not a duration",
+                22,
+            ),
+        ] {
+            let error = steps(&[step]).expect_err(step);
+            assert!(error.message.contains(expect), "{step}: {error}");
+            assert_eq!(error.column, column, "{step}: {error}");
+        }
+        let script =
+            steps(&["expect-exit 255 within 1d", "expect-exit KILL within 1s"]).expect("valid");
+        assert!(matches!(
+            script.steps[0],
+            Step::ExpectExit {
+                expected: ExpectedExit::Code(255),
+                ..
+            }
+        ));
     }
 
     #[test]
