@@ -14,9 +14,9 @@ use crate::target::suite::{self, PerTest, SuiteKind};
 /// Most bytes of a run's output read back for parsing: the first [`HEAD_READ`] and the last
 /// `MAX_READ - HEAD_READ` of a larger output (runners explain failures at the end; Go panics
 /// and build errors may come first), so that memory stays bounded whatever a run printed.
-const MAX_READ: u64 = 8 << 20;
+const MAX_READ: u64 = 2 << 20;
 /// Bytes read from the start of an output larger than [`MAX_READ`].
-const HEAD_READ: u64 = 1 << 20;
+const HEAD_READ: u64 = 512 << 10;
 
 /// Where a campaign's runs write their JUnit reports, if they do.
 pub fn junit_dir(per_test: Option<&PerTest>) -> Option<&Path> {
