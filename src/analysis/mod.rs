@@ -1,6 +1,7 @@
 //! Analysis of run records: failure signatures, statistics, and campaign summaries.
 
 pub mod hunt;
+pub mod series;
 pub mod signature;
 pub mod stats;
 pub mod summary;

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod history;
 pub mod hunt;
 pub mod ingest;
+pub mod report;
 pub mod run;
 pub mod search;
 pub mod verdict;
@@ -84,6 +85,8 @@ pub enum Command {
     Window(window::WindowArgs),
     /// Find the perturbation (--shake) that reproduces a failure fastest.
     Hunt(hunt::HuntArgs),
+    /// Write a campaign, sweep, hunt or history query as HTML, Markdown, JUnit or annotations.
+    Report(report::ReportArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -120,6 +123,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Compare(args) => verdict::compare(args, &db),
         Command::Window(args) => window::execute(args, &db),
         Command::Hunt(args) => hunt::execute(args, &db),
+        Command::Report(args) => report::execute(args, &db),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

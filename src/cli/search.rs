@@ -65,7 +65,7 @@ fn compile(flag: &str, pattern: &str) -> Result<Regex> {
 }
 
 /// The store query the flags ask for, after checking them.
-fn query(args: &SearchArgs) -> Result<SearchQuery> {
+pub(crate) fn query(args: &SearchArgs) -> Result<SearchQuery> {
     if args.pattern.is_none() && !args.triage {
         bail!("give a REGEX to search for, or --triage for an overview");
     }

@@ -13,9 +13,11 @@ use crate::analysis::verdict::{
     Baseline, Comparison, Plan, PlanRequest, VerifyPlan, VerifyVerdict,
 };
 use crate::campaign::{launch, prepare};
+use crate::cli::report::AfterReport;
 use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
 use crate::report;
+use crate::store::report::Subject;
 use crate::store::{query, Store};
 
 /// Arguments of `flakehunt plan`.
@@ -151,7 +153,7 @@ pub fn plan(args: PlanArgs, db: &Path) -> Result<i32> {
 }
 
 /// `flakehunt verify`.
-pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
+pub fn verify(mut args: VerifyArgs, db: &Path) -> Result<i32> {
     if args.run.runs.is_some() || args.run.max_failures.is_some() {
         bail!("verify decides how many runs it needs; drop -n/--runs and --max-failures");
     }
@@ -165,6 +167,8 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
             bail!("give --baseline ID (a campaign that failed) or --baseline-rate RATE")
         }
     };
+    let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;
+    let db = after.as_ref().map_or(db, |after| after.db());
     let mut run_args = args.run;
     run_args.runs = Some(plan.required);
     run_args.max_failures = Some(1);
@@ -173,15 +177,23 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
         eprintln!("{}", report::verify::announcement(&plan));
     }
     // The campaign's own summary is not printed: the verdict replaces it.
-    let outcome = plan.judge(&launch(&prepared, Vec::new())?.summary);
+    let summary = launch(&prepared, Vec::new())?.summary;
+    let outcome = plan.judge(&summary);
+    let text = report::verify::text(&outcome);
     if run_args.json {
         emit(&format!("{}\n", report::verify::json(&outcome)));
     } else {
-        emit(&report::verify::text(&outcome));
+        emit(&text);
     }
-    Ok(match outcome.verdict {
+    let status = match outcome.verdict {
         VerifyVerdict::Fixed { .. } => EXIT_OK,
         VerifyVerdict::NotFixed(_) | VerifyVerdict::Inconclusive => EXIT_FAILURES,
+    };
+    let subject = Subject::Campaign(summary.campaign);
+    let verdict = text.lines().next().map(str::to_string);
+    Ok(match &after {
+        Some(after) => after.finish(|after| after.write(&subject, verdict), status),
+        None => status,
     })
 }
 

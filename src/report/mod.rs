@@ -4,10 +4,15 @@
 
 pub mod compare;
 pub mod demo;
+pub mod export;
 pub mod format;
+pub mod github;
 pub mod history;
+pub mod html;
 pub mod hunt;
 pub mod ingest;
+pub mod junit;
+pub mod markdown;
 pub mod plan;
 pub mod search;
 pub mod summary;

@@ -9,6 +9,7 @@
 
 pub mod hunt;
 pub mod query;
+pub mod report;
 pub mod schema;
 pub mod search;
 pub mod window;

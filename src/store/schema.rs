@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of a flakehunt history: "FlkH".
 pub const APPLICATION_ID: i32 = 0x466c_6b48;
@@ -127,6 +127,15 @@ CREATE TABLE hunts (
     result     TEXT NOT NULL    -- JSON: arms
 );
 "#,
+    r#"
+-- The campaigns each recorded hunt ran, and for which arm, so its report can gather them.
+CREATE TABLE hunt_campaigns (
+    hunt     INTEGER NOT NULL,
+    campaign TEXT NOT NULL,
+    arm      TEXT NOT NULL,
+    PRIMARY KEY (hunt, campaign)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
@@ -150,6 +159,14 @@ CREATE TEMP TABLE hunts (
     id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, command TEXT NOT NULL,
     best TEXT NOT NULL, result TEXT NOT NULL
 );
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP TABLE hunt_campaigns (
+    hunt INTEGER NOT NULL, campaign TEXT NOT NULL, arm TEXT NOT NULL,
+    PRIMARY KEY (hunt, campaign)
+) WITHOUT ROWID;
 "#,
     ),
 ];
