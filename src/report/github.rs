@@ -85,6 +85,30 @@ pub fn annotations(report: &ReportData) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::testing::sample_report;
+
+    #[test]
+    fn annotations_view() {
+        insta::assert_snapshot!(annotations(&sample_report()));
+    }
+
+    #[test]
+    fn every_annotation_is_one_line_of_ours() {
+        let mut data = sample_report();
+        data.clusters[0].text = "x\n::add-mask::secret\r\n%0A".into();
+        let out = annotations(&data);
+        for line in out.lines() {
+            assert!(
+                line.starts_with("::error ") || line.starts_with("::warning "),
+                "{line}"
+            );
+        }
+        assert_eq!(out.lines().count(), 3);
+        let mut quiet = sample_report();
+        quiet.clusters.clear();
+        quiet.totals.failures = 0;
+        assert!(annotations(&quiet).starts_with("::notice title=flakehunt::"));
+    }
 
     #[test]
     fn nothing_can_start_a_line_or_end_a_property() {

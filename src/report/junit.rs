@@ -198,3 +198,46 @@ fn example_text(cluster: &Cluster) -> String {
     }
     xml_chars(&text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing::sample_report;
+
+    #[test]
+    fn junit_view() {
+        insta::assert_snapshot!(campaign(&sample_report()).expect("xml"));
+    }
+
+    #[test]
+    fn the_xml_parses_and_keeps_hostile_text_as_text() {
+        let mut data = sample_report();
+        data.clusters[0].text = "\u{1}\u{fffe} <![CDATA[ ]]> --> \u{7f}".into();
+        let xml = campaign(&data).expect("xml");
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut names = Vec::new();
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Eof => break,
+                Event::Start(e) | Event::Empty(e) => {
+                    names.push(String::from_utf8_lossy(e.name().as_ref()).into_owned())
+                }
+                _ => {}
+            }
+        }
+        let cases = names.iter().filter(|n| *n == "testcase").count();
+        assert_eq!(cases, 3);
+        assert!(!names.iter().any(|n| n == "script" || n == "img"));
+        assert!(!xml.contains('\u{1}') && !xml.contains('\u{fffe}'));
+    }
+
+    #[test]
+    fn a_campaign_without_failures_is_one_passing_case() {
+        let mut data = sample_report();
+        data.clusters.retain(|c| c.ignored);
+        let xml = campaign(&data).expect("xml");
+        assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+        assert!(xml.contains("none failed"));
+        assert!(xml.contains("<skipped"));
+    }
+}

@@ -16,10 +16,17 @@ const EXAMPLE_LINES: usize = 20;
 /// Signatures of a history report listed.
 const TOP_HISTORY: usize = 15;
 
-/// Outside text as an inline code span: one line, fenced by more backticks than it contains,
-/// `|` escaped so a table cell stays one cell.
+/// Outside text as an inline code span: one line, fenced by more backticks than it contains.
 pub fn code(text: &str, max: usize) -> String {
-    let text = escape_line(text.as_bytes(), max).replace('|', "\\|");
+    span(escape_line(text.as_bytes(), max))
+}
+
+/// Outside text as a code span in a table cell: `|` escaped so the cell stays one cell.
+pub fn cell(text: &str, max: usize) -> String {
+    span(escape_line(text.as_bytes(), max).replace('|', "\\|"))
+}
+
+fn span(text: String) -> String {
     let longest = longest_run(&text, '`');
     let fence = "`".repeat(longest + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') || text.is_empty() {
@@ -126,7 +133,7 @@ fn campaign_into(out: &mut String, data: &ReportData) -> std::fmt::Result {
             writeln!(
                 out,
                 "| {}{best} | {} | {} | {} ({} .. {}) | {speedup} |",
-                code(&arm.shake, 80),
+                cell(&arm.shake, 80),
                 thousands(arm.runs),
                 thousands(arm.failures),
                 format_rate(arm.rate.estimate),
@@ -174,20 +181,20 @@ fn facts(out: &mut String, data: &ReportData) -> std::fmt::Result {
         ));
     }
     let commit = match (&row.git_commit, row.git_dirty) {
-        (Some(commit), Some(true)) => format!("{} (dirty)", code(commit, 40)),
-        (Some(commit), _) => code(commit, 40),
+        (Some(commit), Some(true)) => format!("{} (dirty)", cell(commit, 40)),
+        (Some(commit), _) => cell(commit, 40),
         (None, _) => "-".to_string(),
     };
     facts.push(("commit", commit));
-    facts.push(("host", code(row.host.as_deref().unwrap_or("unknown"), 80)));
+    facts.push(("host", cell(row.host.as_deref().unwrap_or("unknown"), 80)));
     let shake = first
         .arm
         .clone()
         .or_else(|| first.shake().map(str::to_string));
     if let Some(shake) = shake.filter(|_| data.hunt.is_none()) {
-        facts.push(("shake", code(&shake, 120)));
+        facts.push(("shake", cell(&shake, 120)));
     }
-    let ids: Vec<String> = data.campaigns.iter().map(|c| code(&c.row.id, 60)).collect();
+    let ids: Vec<String> = data.campaigns.iter().map(|c| cell(&c.row.id, 60)).collect();
     let shown = if ids.len() > 3 {
         format!("{} and {} more", ids[..3].join(", "), ids.len() - 3)
     } else {
@@ -222,7 +229,7 @@ fn signatures(out: &mut String, data: &ReportData) -> std::fmt::Result {
             thousands(cluster.count),
             cluster.first.run,
             cluster.last.run,
-            code(&cluster.text, 200)
+            cell(&cluster.text, 200)
         )?;
     }
     if data.clusters.len() > TOP_SIGNATURES {
@@ -280,10 +287,10 @@ pub fn history(data: &HistoryData) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
-            code(&row.text, 160),
+            cell(&row.text, 160),
             thousands(row.count),
             row.trend,
-            code(&sparkline(&row.per_period), 200)
+            cell(&sparkline(&row.per_period), 200)
         );
     }
     if triage.rows.len() > TOP_HISTORY {
@@ -316,13 +323,36 @@ pub fn sparkline(counts: &[u64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::testing::{sample_hunt, sample_report, sample_window};
+
+    #[test]
+    fn campaign_view() {
+        insta::assert_snapshot!(campaign(&sample_report()));
+    }
+
+    #[test]
+    fn hunt_and_window_views() {
+        insta::assert_snapshot!(format!(
+            "{}\n---\n{}",
+            campaign(&sample_hunt()),
+            campaign(&sample_window())
+        ));
+    }
+
+    #[test]
+    fn a_verdict_leads() {
+        let mut data = sample_report();
+        data.verdict = Some("NOT FIXED: failed at run 17".into());
+        assert!(campaign(&data).contains("**Verdict:** `NOT FIXED: failed at run 17`"));
+    }
 
     #[test]
     fn code_spans_cannot_be_closed_or_split() {
         assert_eq!(code("plain", 50), "`plain`");
         assert_eq!(code("a ` b", 50), "``a ` b``");
         assert_eq!(code("`x`", 50), "`` `x` ``");
-        assert_eq!(code("a|b", 50), "`a\\|b`");
+        assert_eq!(code("a|b", 50), "`a|b`");
+        assert_eq!(cell("a|b", 50), "`a\\|b`");
         assert_eq!(code("line\nbreak", 50), "`line\\nbreak`");
     }
 

@@ -16,6 +16,8 @@ pub mod markdown;
 pub mod plan;
 pub mod search;
 pub mod summary;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verify;
 pub mod window;
 

@@ -4,6 +4,8 @@
 //! the hunt's arms. Reading only: nothing is written.
 
 mod files;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -463,15 +465,14 @@ struct Scanned {
     failed_runs_left_out: u64,
 }
 
-/// Seconds since the Unix epoch of an RFC 3339 time, if it parses.
-fn epoch_s(time: &str) -> Option<f64> {
-    let parsed = humantime::parse_rfc3339_weak(time.trim_end_matches('Z')).ok()?;
-    Some(
-        parsed
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?
-            .as_secs_f64(),
-    )
+/// An RFC 3339 time (with or without a zone), if it parses.
+fn time_of(time: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(time.trim_end_matches('Z')).ok()
+}
+
+/// Seconds from `from` to `to`, 0 when `to` is earlier.
+fn seconds_between(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The SQL list `?1, ?2, ...` for `n` values.
@@ -482,7 +483,7 @@ fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
-fn extent(store: &Store, ids: &[String]) -> Result<(SeriesExtent, Option<f64>)> {
+fn extent(store: &Store, ids: &[String]) -> Result<(SeriesExtent, Option<SystemTime>)> {
     let sql = format!(
         "SELECT COUNT(*), MIN(started_at), MAX(started_at), MIN(duration_us), MAX(duration_us)
          FROM runs WHERE campaign IN ({})",
@@ -505,10 +506,10 @@ fn extent(store: &Store, ids: &[String]) -> Result<(SeriesExtent, Option<f64>)> 
                 row.get(4)?,
             ))
         })?;
-    let first = first.as_deref().and_then(epoch_s);
-    let last = last.as_deref().and_then(epoch_s);
+    let first = first.as_deref().and_then(time_of);
+    let last = last.as_deref().and_then(time_of);
     let span_s = match (first, last) {
-        (Some(first), Some(last)) => (last - first).max(0.0),
+        (Some(first), Some(last)) => seconds_between(first, last),
         _ => 0.0,
     };
     Ok((
@@ -562,8 +563,8 @@ fn scan_runs(store: &Store, campaigns: &[CampaignFacts]) -> Result<Scanned> {
         let mut rows = statement.query(params![id])?;
         while let Some(row) = rows.next()? {
             let data = RowData::read(row)?;
-            let at_s = match (epoch_s(&data.started_at), first_start) {
-                (Some(at), Some(first)) => (at - first).max(0.0),
+            let at_s = match (time_of(&data.started_at), first_start) {
+                (Some(at), Some(first)) => seconds_between(first, at),
                 _ => 0.0,
             };
             let run = RunRef {
@@ -761,8 +762,10 @@ pub fn load_history(
     let result = crate::store::search::search(store, query)?;
     let first = result.groups.iter().map(|g| g.first_seen.as_str()).min();
     let last = result.groups.iter().map(|g| g.last_seen.as_str()).max();
-    let span_days = match (first.and_then(epoch_s), last.and_then(epoch_s)) {
-        (Some(first), Some(last)) => ((last - first) / 86_400.0).ceil().max(0.0) as usize + 1,
+    // Sightings may carry a date alone: their days are what counts.
+    let day = |date: &str| time_of(&format!("{}T00:00:00", date.get(..10)?));
+    let span_days = match (first.and_then(day), last.and_then(day)) {
+        (Some(first), Some(last)) => (seconds_between(first, last) / 86_400.0).round() as usize + 1,
         _ => 1,
     };
     let period = period.unwrap_or(if span_days <= 60 {
@@ -801,4 +804,137 @@ fn filters(query: &SearchQuery) -> Vec<(String, String)> {
         filters.push(("omit".to_string(), omit.as_str().to_string()));
     }
     filters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{hostile_campaign, HOSTILE};
+    use super::*;
+    use crate::analysis::stats::clopper_pearson;
+
+    fn store(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("h.db")).expect("open")
+    }
+
+    #[test]
+    fn a_campaign_loads_with_its_clusters_examples_and_series() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        hostile_campaign(
+            &mut store,
+            dir.path(),
+            "20260102-030405-aaaa",
+            "2026-01-02T03:04:05Z",
+        );
+        let subject = resolve(&store, "last").expect("resolve");
+        assert_eq!(subject, Subject::Campaign("20260102-030405-aaaa".into()));
+        let data = load(&store, &subject).expect("load");
+        assert_eq!((data.totals.runs, data.totals.failures), (200, 7));
+        assert_eq!(data.totals.ignored, 1);
+        assert_eq!(data.clusters.len(), 2);
+        let first = &data.clusters[0];
+        assert_eq!((first.count, first.first.run, first.last.run), (7, 7, 155));
+        assert_eq!(first.text, HOSTILE);
+        assert!(!first.ignored && data.clusters[1].ignored);
+        let example = first.example.as_ref().expect("example");
+        assert_eq!(example.run.run, 7);
+        let output = example.output.as_ref().expect("output read");
+        assert_eq!(output.head, testing::hostile_bytes());
+        let names: Vec<&str> = example
+            .attachments
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["run-000007.stacks"]);
+        assert_eq!(data.series.runs, 200);
+        assert_eq!(data.series.failures, 7);
+        assert_eq!(data.series.marks.len(), 7);
+        assert!(data.series.marks.iter().all(|m| m.cluster == Some(0)));
+        assert_eq!(data.failed_runs.len(), 8);
+        assert_eq!(data.failed_runs[1].cluster, Some(1), "run 90, ignored");
+        assert_eq!(data.campaigns[0].shake(), Some("pin=one-core"));
+        assert!((data.series.span_s - 1.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_campaign_of_a_sweep_stands_for_the_sweep() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).expect("dir");
+        std::fs::create_dir_all(&b).expect("dir");
+        hostile_campaign(&mut store, &a, "sweep-1", "2026-01-02T03:04:05Z");
+        hostile_campaign(&mut store, &b, "sweep-2", "2026-01-02T03:05:05Z");
+        let map: WindowMap = serde_json::from_value(serde_json::json!({
+            "buckets": [], "window": null,
+            "jitter": {"median_s": 0.0, "p99_s": 0.0, "max_s": 0.0}
+        }))
+        .expect("map");
+        let campaigns = vec!["sweep-1".to_string(), "sweep-2".to_string()];
+        crate::store::window::save(&mut store, &campaigns, "sleep 0..1ms", &map).expect("save");
+        let subject = resolve(&store, "sweep-2").expect("resolve");
+        assert_eq!(subject, Subject::Window("sweep-1".into()));
+        let data = load(&store, &subject).expect("load");
+        assert_eq!(data.campaigns.len(), 2);
+        assert_eq!((data.totals.runs, data.totals.failures), (400, 14));
+        assert_eq!(data.clusters[0].count, 14);
+        assert_eq!(data.clusters[0].last.campaign, "sweep-2");
+        assert_eq!(data.clusters[0].last.seq, 355);
+        assert_eq!(data.window.expect("window").sweep, "sleep 0..1ms");
+    }
+
+    #[test]
+    fn hunts_resolve_by_number_by_last_and_through_their_campaigns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        hostile_campaign(&mut store, dir.path(), "batch-1", "2026-01-02T03:04:05Z");
+        let arm = ArmResult {
+            shake: "pin=one-core".into(),
+            runs: 200,
+            failures: 7,
+            rate: clopper_pearson(7, 200, 0.95),
+            speedup: None,
+            speedup_low: None,
+            signatures: Default::default(),
+            elapsed_s: 2.0,
+        };
+        let batches = [("batch-1".to_string(), "pin=one-core".to_string())];
+        let id = crate::store::hunt::record_hunt(
+            &mut store,
+            &["./test".to_string()],
+            "pin=one-core",
+            &[arm],
+            &batches,
+        )
+        .expect("record");
+        for wanted in ["hunt:last", &format!("hunt:{id}"), "batch-1", "last"] {
+            assert_eq!(resolve(&store, wanted).expect(wanted), Subject::Hunt(id));
+        }
+        let data = load(&store, &Subject::Hunt(id)).expect("load");
+        assert_eq!(data.campaigns[0].arm.as_deref(), Some("pin=one-core"));
+        assert_eq!(
+            data.hunt.expect("hunt").best.as_deref(),
+            Some("pin=one-core")
+        );
+        let error = resolve(&store, "hunt:x").expect_err("not a number");
+        assert!(error.to_string().contains("hunt:last"), "{error}");
+        assert!(resolve(&store, "hunt:99").is_err());
+        assert!(resolve(&store, "nothing-like-it").is_err());
+    }
+
+    #[test]
+    fn a_missing_log_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        hostile_campaign(&mut store, dir.path(), "c-1", "2026-01-02T03:04:05Z");
+        std::fs::remove_file(dir.path().join("run-000007.log")).expect("remove");
+        let data = load(&store, &Subject::Campaign("c-1".into())).expect("load");
+        let example = data.clusters[0].example.as_ref().expect("example");
+        assert!(example.output.is_none());
+        assert!(example
+            .missing
+            .as_deref()
+            .unwrap_or("")
+            .contains("run-000007.log"));
+    }
 }

@@ -272,3 +272,72 @@ fn group_block(html: &mut Html, data: &HistoryData, group: &Group, row: Option<&
     let context: Vec<String> = example.context.iter().map(|l| line(l, 400)).collect();
     html.element("pre", &[("class", "excerpt")], &context.join("\n"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::report::load_history;
+    use crate::store::report::testing::HOSTILE;
+    use crate::store::search::SearchQuery;
+    use crate::store::Store;
+
+    fn store_with_sightings(dir: &std::path::Path) -> Store {
+        let mut store = Store::open(&dir.join("h.db")).expect("open");
+        store
+            .write(|conn| {
+                for (i, date) in ["2021-04-01", "2021-04-03", "2021-04-03", "2021-04-20"]
+                    .iter()
+                    .enumerate()
+                {
+                    conn.execute(
+                        "INSERT INTO sightings (origin, test, outcome, message, snippet,
+                         signature, commit_id, date, platform, source)
+                         VALUES ('ingest', ?1, 'failure', ?2, ?3, 'sig1', 'cf2396c', ?4, ?5, ?6)",
+                        rusqlite::params![
+                            format!("Test{HOSTILE}"),
+                            format!("No signal received {HOSTILE}"),
+                            format!("line 1\nNo signal received {i}\n{HOSTILE}"),
+                            date,
+                            HOSTILE,
+                            HOSTILE
+                        ],
+                    )?;
+                }
+                conn.execute(
+                    "INSERT INTO signatures (id, text, first_seen) VALUES ('sig1', ?1, '2021')",
+                    [format!("exit 1: {HOSTILE}")],
+                )
+            })
+            .expect("sightings");
+        store
+    }
+
+    #[test]
+    fn search_and_triage_pages_show_sightings_over_time_and_stay_inert() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_sightings(dir.path());
+        let query = SearchQuery {
+            pattern: Some(regex::Regex::new("No signal received").expect("regex")),
+            ..SearchQuery::default()
+        };
+        let data = load_history(&store, &query, true, None, None).expect("load");
+        assert_eq!(data.period, "day");
+        assert_eq!(
+            data.triage.periods.len(),
+            20,
+            "the span of days, at least 14"
+        );
+        let counts = &data.triage.rows[0].per_period;
+        assert_eq!(counts.iter().sum::<u64>(), 4);
+        let page = history(&data);
+        crate::report::html::tests::assert_inert(&page);
+        assert!(page.contains("<section id=\"groups\">"));
+        assert!(page.contains("Sightings per day"), "a chart per group");
+        let triage =
+            load_history(&store, &SearchQuery::default(), false, None, None).expect("triage");
+        let page = history(&triage);
+        crate::report::html::tests::assert_inert(&page);
+        assert!(!page.contains("id=\"groups\""));
+        assert!(page.contains("class=\"heat sortable\""));
+    }
+}

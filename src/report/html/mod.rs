@@ -98,3 +98,223 @@ pub(crate) fn page_end(html: &mut Html) {
 pub(crate) fn line(text: &str, max: usize) -> String {
     crate::text::escape_line(text.as_bytes(), max)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use html5gum::{Token, Tokenizer};
+
+    use super::*;
+    use crate::store::report::testing::{hostile_campaign, HOSTILE};
+    use crate::store::report::{load, Subject};
+    use crate::store::Store;
+
+    /// Every element the report may contain; anything else was injected.
+    const TAGS: &[&str] = &[
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "header",
+        "span",
+        "nav",
+        "a",
+        "main",
+        "section",
+        "h1",
+        "h2",
+        "h3",
+        "div",
+        "dl",
+        "dt",
+        "dd",
+        "code",
+        "p",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "details",
+        "summary",
+        "pre",
+        "svg",
+        "line",
+        "text",
+        "rect",
+        "circle",
+        "polyline",
+        "figure",
+        "figcaption",
+        "footer",
+        "button",
+        "script",
+    ];
+    /// Every attribute the report may use.
+    const ATTRIBUTES: &[&str] = &[
+        "lang",
+        "charset",
+        "http-equiv",
+        "content",
+        "name",
+        "class",
+        "id",
+        "href",
+        "title",
+        "style",
+        "data-sort",
+        "data-key",
+        "data-details",
+        "type",
+        "xmlns",
+        "viewbox",
+        "width",
+        "height",
+        "role",
+        "aria-label",
+        "x",
+        "y",
+        "x1",
+        "x2",
+        "y1",
+        "y2",
+        "cx",
+        "cy",
+        "r",
+        "points",
+        "stroke",
+        "stroke-width",
+        "text-anchor",
+    ];
+
+    /// The page's start tags (name and attributes) and its text, entities decoded.
+    pub(crate) fn parse(html: &str) -> (Vec<(String, Vec<(String, String)>)>, String) {
+        let mut tags = Vec::new();
+        let mut text = String::new();
+        for token in Tokenizer::new(html).flatten() {
+            match token {
+                Token::StartTag(tag) => {
+                    let name = String::from_utf8_lossy(&tag.name).into_owned();
+                    let attributes = tag
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| {
+                            let key = String::from_utf8_lossy(k).into_owned();
+                            (key, String::from_utf8_lossy(v).into_owned())
+                        })
+                        .collect();
+                    tags.push((name, attributes));
+                }
+                Token::String(s) => text.push_str(&String::from_utf8_lossy(&s)),
+                _ => {}
+            }
+        }
+        (tags, text)
+    }
+
+    /// Assert the page holds only our own elements, attributes and script.
+    pub(crate) fn assert_inert(html: &str) {
+        let (tags, text) = parse(html);
+        let allowed: BTreeSet<&str> = TAGS.iter().copied().collect();
+        let attributes: BTreeSet<&str> = ATTRIBUTES.iter().copied().collect();
+        for (name, attrs) in &tags {
+            assert!(allowed.contains(name.as_str()), "injected element <{name}>");
+            for (key, value) in attrs {
+                assert!(
+                    attributes.contains(key.as_str()),
+                    "injected attribute {key} on <{name}>"
+                );
+                if key == "href" {
+                    assert!(value.starts_with('#'), "a link out of the page: {value}");
+                }
+                if key == "style" {
+                    assert!(!value.contains("url("), "a style that loads: {value}");
+                }
+            }
+        }
+        let scripts = tags.iter().filter(|(name, _)| name == "script").count();
+        assert_eq!(scripts, 1, "exactly our one script");
+        let csp = tags
+            .iter()
+            .find(|(_, attrs)| {
+                attrs
+                    .iter()
+                    .any(|(k, v)| k == "http-equiv" && v == "Content-Security-Policy")
+            })
+            .expect("a CSP meta tag");
+        assert!(csp.1.iter().any(|(k, v)| k == "content" && v == CSP));
+        assert!(
+            text.contains(assets::SCRIPT.trim()),
+            "the script is ours, whole"
+        );
+    }
+
+    #[test]
+    fn hostile_output_names_and_environment_stay_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("h.db")).expect("open");
+        hostile_campaign(&mut store, dir.path(), "c-1", "2026-01-02T03:04:05Z");
+        let data = load(&store, &Subject::Campaign("c-1".into())).expect("load");
+        let page = campaign(&data);
+        assert_inert(&page);
+        let (_, text) = parse(&page);
+        // Shown, as text: in the title, the signature table, the example and the stacks.
+        assert!(
+            text.matches(HOSTILE).count() >= 4,
+            "{}",
+            text.matches(HOSTILE).count()
+        );
+        assert!(text.contains("\\xff\\xfe\\xc3(") && text.contains("\\e[31mred"));
+        assert!(
+            text.contains("\\u{202e}"),
+            "bidi override named, not obeyed"
+        );
+        assert!(!page.contains('\u{202e}') && !page.contains('\u{1b}'));
+        for section in [
+            "summary",
+            "signatures",
+            "timeline",
+            "durations",
+            "failed-runs",
+        ] {
+            assert!(
+                page.contains(&format!("<section id=\"{section}\">")),
+                "{section}"
+            );
+        }
+    }
+
+    #[test]
+    fn hunts_and_sweeps_get_their_sections() {
+        let hunt = campaign(&crate::report::testing::sample_hunt());
+        assert_inert(&hunt);
+        assert!(hunt.contains("<section id=\"hunt\">"));
+        assert!(hunt.contains("Best arm: pin=one-core"));
+        let window = campaign(&crate::report::testing::sample_window());
+        assert_inert(&window);
+        assert!(window.contains("<section id=\"window\">"));
+        assert!(window.contains("class=\"window\""), "the window is shaded");
+    }
+
+    #[test]
+    fn an_empty_campaign_still_makes_a_page() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("h.db")).expect("open");
+        crate::store::report::testing::campaign(
+            &mut store,
+            "c-0",
+            &["true"],
+            "2026-01-02T03:04:05Z",
+            None,
+        );
+        let data = load(&store, &Subject::Campaign("c-0".into())).expect("load");
+        let page = campaign(&data);
+        assert_inert(&page);
+        assert!(page.contains("no run finished"));
+        assert!(!page.contains("id=\"timeline\""));
+    }
+}
