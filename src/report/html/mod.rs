@@ -191,8 +191,11 @@ mod tests {
         "text-anchor",
     ];
 
-    /// The page's start tags (name and attributes) and its text, entities decoded.
-    pub(crate) fn parse(html: &str) -> (Vec<(String, Vec<(String, String)>)>, String) {
+    /// A start tag: its name and attributes.
+    type Tag = (String, Vec<(String, String)>);
+
+    /// The page's start tags and its text, entities decoded.
+    pub(crate) fn parse(html: &str) -> (Vec<Tag>, String) {
         let mut tags = Vec::new();
         let mut text = String::new();
         for token in Tokenizer::new(html).flatten() {
