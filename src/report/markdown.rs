@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::report::format::{compact_duration, format_rate, one_in, thousands};
+use crate::report::format::{compact_duration, format_rate, one_in, ratio, thousands};
 use crate::store::report::{HistoryData, ReportData, Subject};
 use crate::text::{escape_line, render_excerpt, ExcerptOptions};
 
@@ -126,8 +126,8 @@ fn campaign_into(out: &mut String, data: &ReportData) -> std::fmt::Result {
                 ""
             };
             let speedup = match (arm.speedup, arm.speedup_low) {
-                (Some(s), Some(low)) if s.is_finite() => format!("{s:.1}x (≥ {low:.1}x)"),
-                (_, Some(low)) => format!("≥ {low:.1}x"),
+                (Some(s), Some(low)) if s.is_finite() => format!("{} (≥ {})", ratio(s), ratio(low)),
+                (_, Some(low)) => format!("≥ {}", ratio(low)),
                 _ => "-".into(),
             };
             writeln!(

@@ -10,7 +10,7 @@ use super::markup::Html;
 use super::svg::cluster_colour;
 use crate::analysis::series::Bursts;
 use crate::analysis::summary::DurationStats;
-use crate::report::format::{compact_duration, format_rate, one_in, thousands};
+use crate::report::format::{compact_duration, format_rate, one_in, ratio, thousands};
 use crate::store::report::{CampaignFacts, Cluster, Example, ReportData, Subject};
 use crate::text::{human_bytes, render_excerpt, ExcerptOptions};
 
@@ -257,9 +257,13 @@ fn hunt_verdict(hunt: &crate::store::report::HuntRecord) -> Option<(String, &'st
     let arm = hunt.arms.iter().find(|arm| arm.shake == best)?;
     let speed = match (arm.speedup, arm.speedup_low) {
         (Some(speedup), Some(low)) if speedup.is_finite() => {
-            format!(", {speedup:.1}x as often as plain (at least {low:.1}x at 95%)")
+            format!(
+                ", {} as often as plain (at least {} at 95%)",
+                ratio(speedup),
+                ratio(low)
+            )
         }
-        (_, Some(low)) => format!(", at least {low:.1}x as often as plain at 95%"),
+        (_, Some(low)) => format!(", at least {} as often as plain at 95%", ratio(low)),
         _ => String::new(),
     };
     Some((
@@ -857,8 +861,8 @@ fn arm_row(html: &mut Html, arm: &crate::analysis::hunt::ArmResult, best: Option
     );
     html.element("td", &[("class", "num"), ("data-key", &key)], &interval);
     let speedup = match (arm.speedup, arm.speedup_low) {
-        (Some(s), Some(low)) if s.is_finite() => format!("{s:.1}x (≥ {low:.1}x)"),
-        (_, Some(low)) => format!("≥ {low:.1}x"),
+        (Some(s), Some(low)) if s.is_finite() => format!("{} (≥ {})", ratio(s), ratio(low)),
+        (_, Some(low)) => format!("≥ {}", ratio(low)),
         _ => "-".to_string(),
     };
     let speed_key = format!("{:.6}", arm.speedup_low.unwrap_or(0.0));
