@@ -77,6 +77,7 @@ pub fn headline(data: &ReportData) -> String {
     let what = match &data.subject {
         Subject::Campaign(_) => String::new(),
         Subject::Window(_) => "window sweep of ".to_string(),
+        Subject::Hunt(0) => "hunt of ".to_string(),
         Subject::Hunt(id) => format!("hunt {id} of "),
     };
     let outcome = if t.runs == 0 {

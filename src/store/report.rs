@@ -39,7 +39,7 @@ pub enum Subject {
     Campaign(String),
     /// A window sweep, by its id (its first campaign).
     Window(String),
-    /// A recorded hunt, by its number.
+    /// A hunt, by its number (0: a hunt reported as it ended, not recorded).
     Hunt(i64),
 }
 

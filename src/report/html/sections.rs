@@ -119,6 +119,7 @@ pub fn title(data: &ReportData) -> String {
     match &data.subject {
         Subject::Campaign(_) => command,
         Subject::Window(_) => format!("window sweep of {command}"),
+        Subject::Hunt(0) => format!("hunt of {command}"),
         Subject::Hunt(id) => format!("hunt {id} of {command}"),
     }
 }
@@ -128,6 +129,7 @@ pub fn subtitle(data: &ReportData) -> String {
     match &data.subject {
         Subject::Campaign(id) => format!("campaign {}", line(id, 80)),
         Subject::Window(id) => format!("window sweep {}", line(id, 80)),
+        Subject::Hunt(0) => "hunt (not recorded: no arm failed)".to_string(),
         Subject::Hunt(id) => format!("hunt:{id}"),
     }
 }
