@@ -551,8 +551,13 @@ fn example_block(html: &mut Html, data: &ReportData, example: &Example) {
     }
     for attachment in &example.attachments {
         html.open("details", &[]);
+        let what = if attachment.name.ends_with(".stacks") {
+            "stacks: "
+        } else {
+            "saved beside it: "
+        };
         let label = format!(
-            "{} ({})",
+            "{what}{} ({})",
             line(&attachment.name, 120),
             human_bytes(attachment.content.total)
         );

@@ -17,8 +17,9 @@ pub const EXAMPLE_TAIL: u64 = 64 * 1024;
 const MAX_ATTACHMENTS: usize = 8;
 /// Bytes kept of each attachment (head and tail together).
 const ATTACHMENT_BYTES: u64 = 64 * 1024;
-/// Companions of every saved log that are not worth showing (the stream map, the metadata).
-const OWN_SUFFIXES: &[&str] = &["log", "streams", "json"];
+/// Companions of a saved log that are not worth showing: the stream map, the metadata, and a
+/// core dump (for a debugger, not a page; its stacks are shown from `.stacks`).
+const OWN_SUFFIXES: &[&str] = &["log", "streams", "json", "core"];
 
 /// A file's bytes, cut in the middle when long.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,6 +163,7 @@ mod tests {
             "run-000007.stacks",
             "run-000070.stacks",
             "run-000007.backtrace.txt",
+            "run-000007.core",
         ] {
             std::fs::write(dir.path().join(name), name).expect("write");
         }
