@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -402,4 +403,34 @@ fn the_page_renders_in_headless_chromium_without_a_console_error() {
         "{} bytes",
         png.len()
     );
+}
+
+#[test]
+fn links_and_devices_are_written_through_never_replaced() {
+    let dir = scratch();
+    let db = dir.path().join("history.db");
+    hostile_campaign(dir.path(), &db, &[]);
+    let link = dir.path().join("link.md");
+    std::os::unix::fs::symlink("real.md", &link).expect("symlink");
+    let output = report(
+        &db,
+        dir.path(),
+        &["last", "--format", "md", "-o", "link.md"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(dir.path().join("real.md"))
+        .expect("written through the link")
+        .contains("failed 7 of 60 runs"));
+    let full = report(&db, dir.path(), &["last", "-o", "/dev/full"]);
+    assert_eq!(full.status.code(), Some(3), "a write error after the work");
+    assert!(text(&full.stderr).contains("No space left"));
+    assert!(Path::new("/dev/full")
+        .metadata()
+        .expect("still there")
+        .file_type()
+        .is_char_device());
 }

@@ -212,13 +212,21 @@ fn deliver(rendered: &str, output: Option<&Path>, format: Format, label: &str) -
 
 /// Refuse, before anything runs, a report path that cannot be written.
 pub fn check_writable(path: &Path) -> Result<()> {
-    if path.is_dir() {
+    let target = resolve_target(path);
+    if target.is_dir() {
         bail!(
             "{} is a directory; give --report/-o a file name",
             path.display()
         );
     }
-    let dir = directory(path);
+    if is_special(&target) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        return Ok(());
+    }
+    let dir = directory(&target);
     tempfile::NamedTempFile::new_in(dir).with_context(|| {
         format!(
             "cannot write the report to {}: its directory {} is missing or not writable",
@@ -229,6 +237,26 @@ pub fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where writing `path` really lands: through symbolic links to the file they name, so that a
+/// link is never replaced by the report.
+fn resolve_target(path: &Path) -> PathBuf {
+    let mut target = path.to_path_buf();
+    // A link to a file not created yet cannot be canonicalised: follow it by hand.
+    for _ in 0..40 {
+        match std::fs::read_link(&target) {
+            Ok(next) => target = directory(&target).join(next),
+            Err(_) => break,
+        }
+    }
+    std::fs::canonicalize(&target).unwrap_or(target)
+}
+
+/// An existing target that is not a regular file (`/dev/stdout`, a FIFO): written in place,
+/// never renamed over.
+fn is_special(target: &Path) -> bool {
+    std::fs::metadata(target).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
 fn directory(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -236,7 +264,8 @@ fn directory(path: &Path) -> &Path {
     }
 }
 
-/// Write `text` to `path` whole or not at all (a temporary file renamed into place).
+/// Write `text` to `path` whole or not at all (a temporary file renamed into place), or
+/// straight into a device or pipe named by `path`.
 fn write_file(path: &Path, text: &str) -> Result<()> {
     let fail = |error: std::io::Error| -> anyhow::Error {
         RuntimeError(format!(
@@ -245,15 +274,23 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
         ))
         .into()
     };
+    let target = resolve_target(path);
+    if is_special(&target) {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(fail)?;
+        return file.write_all(text.as_bytes()).map_err(fail);
+    }
     // Readable like any file the user creates (the umask applies), not private to them.
     let mut file = tempfile::Builder::new()
         .prefix(".flakehunt-report-")
         .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(directory(path))
+        .tempfile_in(directory(&target))
         .map_err(fail)?;
     file.write_all(text.as_bytes()).map_err(fail)?;
     file.as_file().sync_all().map_err(fail)?;
-    file.persist(path).map_err(|error| fail(error.error))?;
+    file.persist(&target).map_err(|error| fail(error.error))?;
     Ok(())
 }
 
