@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{clopper_pearson, rate_ratio, upper_bound, Interval};
 
@@ -136,7 +136,7 @@ pub struct ArmTally {
 }
 
 /// One arm's final result (also the shape stored in the history).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmResult {
     /// The perturbation (`plain` for none).
     pub shake: String,

@@ -3,6 +3,7 @@
 pub mod hunt;
 pub mod per_test;
 pub mod runner_messages;
+pub mod series;
 pub mod signature;
 pub mod spec_diff;
 pub mod stats;

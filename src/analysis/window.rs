@@ -5,7 +5,7 @@
 
 pub mod design;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{clopper_pearson, Interval};
 use crate::analysis::summary::CONFIDENCE;
@@ -22,7 +22,7 @@ pub struct SweepSample {
 }
 
 /// One bucket of the histogram.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bucket {
     /// Lower edge, seconds.
     pub from_s: f64,
@@ -43,7 +43,7 @@ impl Bucket {
 }
 
 /// One edge of the window.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Edge {
     /// Estimated delay, seconds.
     pub at_s: f64,
@@ -54,7 +54,7 @@ pub struct Edge {
 }
 
 /// The estimated window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Window {
     /// Where failures start.
     pub start: Edge,
@@ -65,7 +65,7 @@ pub struct Window {
 }
 
 /// How late the sender was: measured minus requested delay.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
 pub struct Jitter {
     /// Median lateness, seconds.
     pub median_s: f64,
@@ -76,7 +76,7 @@ pub struct Jitter {
 }
 
 /// The sweep's analysis.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WindowMap {
     /// Histogram buckets, by delay.
     pub buckets: Vec<Bucket>,

@@ -13,12 +13,14 @@ use crate::analysis::hunt::{
     Bandit, Batch, BatchResult, Budget, HuntOutcome, Next, Policy, SignatureCount, PLAIN,
 };
 use crate::campaign::{launch, prepare};
+use crate::cli::report::AfterReport;
 use crate::cli::run::RunArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_OK};
 use crate::report;
 use crate::shake::{noise, online_cpus, Shake};
 use crate::sink::progress::ProgressMode;
-use crate::store::hunt::record_hunt;
+use crate::store::hunt::{record_hunt, HuntCampaign};
+use crate::store::report::{load_unrecorded_hunt, HuntRecord, Subject};
 use crate::store::Store;
 
 /// Arguments of `flakehunt hunt`.
@@ -116,8 +118,13 @@ fn bandit(args: &HuntArgs) -> Result<Bandit> {
     Ok(Bandit::new(arms, policy)?)
 }
 
-/// Run one batch as a quiet campaign of its own.
-fn run_batch(args: &HuntArgs, db: &Path, shake: &str, batch: &Batch) -> Result<BatchResult> {
+/// Run one batch as a quiet campaign of its own; returns its result and the campaign's id.
+fn run_batch(
+    args: &HuntArgs,
+    db: &Path,
+    shake: &str,
+    batch: &Batch,
+) -> Result<(BatchResult, String)> {
     let mut run_args = args.run.clone();
     run_args.shake = (shake != PLAIN).then(|| shake.to_string());
     run_args.runs = Some(batch.runs);
@@ -128,7 +135,8 @@ fn run_batch(args: &HuntArgs, db: &Path, shake: &str, batch: &Batch) -> Result<B
     prepared.outputs.progress = ProgressMode::Quiet;
     let started = Instant::now();
     let summary = launch(&prepared, Vec::new())?.summary;
-    Ok(BatchResult {
+    let campaign = summary.campaign.clone();
+    let result = BatchResult {
         runs: summary.runs,
         failures: summary.failures,
         elapsed: started.elapsed(),
@@ -143,16 +151,23 @@ fn run_batch(args: &HuntArgs, db: &Path, shake: &str, batch: &Batch) -> Result<B
             })
             .collect(),
         interrupted: summary.interrupted,
-    })
+    };
+    Ok((result, campaign))
 }
 
-/// Remember the hunt's best arm for `--shake best` (nothing to remember when no arm failed).
-fn remember(args: &HuntArgs, db: &Path, outcome: &HuntOutcome) -> Result<()> {
+/// Remember the hunt's best arm for `--shake best` and the campaigns it ran (nothing to
+/// remember when no arm failed); returns the recorded hunt's id.
+fn remember(
+    args: &HuntArgs,
+    db: &Path,
+    outcome: &HuntOutcome,
+    campaigns: &[HuntCampaign],
+) -> Result<Option<i64>> {
     let Some(best) = &outcome.best else {
-        return Ok(());
+        return Ok(None);
     };
     if args.run.no_history {
-        return Ok(());
+        return Ok(None);
     }
     let mut store = Store::open(db)?;
     let command: Vec<String> = args
@@ -161,24 +176,28 @@ fn remember(args: &HuntArgs, db: &Path, outcome: &HuntOutcome) -> Result<()> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    record_hunt(&mut store, &command, best, &outcome.arms)
+    record_hunt(&mut store, &command, best, &outcome.arms, campaigns).map(Some)
 }
 
 /// `flakehunt hunt`.
-pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
+pub fn execute(mut args: HuntArgs, db: &Path) -> Result<i32> {
     let mut bandit = bandit(&args)?;
+    let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;
+    let db = after.as_ref().map_or(db, |after| after.db());
     let json = args.run.json;
     let started = Instant::now();
+    let mut campaigns: Vec<HuntCampaign> = Vec::new();
     while let Next::Run(batch) = bandit.next(started.elapsed()) {
         let shake = bandit.arms()[batch.arm].shake.clone();
-        let result = run_batch(&args, db, &shake, &batch)?;
+        let (result, campaign) = run_batch(&args, db, &shake, &batch)?;
+        campaigns.push((campaign, shake));
         let tally = bandit.record(batch.arm, result);
         if !json {
             eprint!("{}", report::hunt::progress(tally));
         }
     }
     let outcome = bandit.outcome();
-    remember(&args, db, &outcome)?;
+    let recorded = remember(&args, db, &outcome, &campaigns)?;
     let rendered = if json {
         let mut line = report::hunt::json(&outcome, started.elapsed())?;
         line.push('\n');
@@ -188,11 +207,46 @@ pub fn execute(args: HuntArgs, db: &Path) -> Result<i32> {
     };
     // A closed stdout (e.g. piped into `head`) must not turn a finished hunt into an error.
     let _ = std::io::stdout().lock().write_all(rendered.as_bytes());
-    Ok(if outcome.best.is_some() {
+    let status = if outcome.best.is_some() {
         EXIT_FAILURES
     } else {
         EXIT_OK
+    };
+    Ok(match &after {
+        Some(after) => after.finish(
+            |after| write_report(after, &args, &outcome, recorded, &campaigns),
+            status,
+        ),
+        None => status,
     })
+}
+
+/// The hunt's report: from the history when it was recorded, else from its outcome and the
+/// campaigns it ran.
+fn write_report(
+    after: &AfterReport,
+    args: &HuntArgs,
+    outcome: &HuntOutcome,
+    recorded: Option<i64>,
+    campaigns: &[HuntCampaign],
+) -> Result<()> {
+    if let Some(id) = recorded {
+        return after.write(&Subject::Hunt(id), None);
+    }
+    let hunt = HuntRecord {
+        id: 0,
+        created_at: crate::store::now_rfc3339(),
+        command: args
+            .run
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        best: outcome.best.clone(),
+        arms: outcome.arms.clone(),
+    };
+    let store = Store::open_existing(after.db())?;
+    after.write_data(&load_unrecorded_hunt(&store, hunt, campaigns)?)
 }
 
 #[cfg(test)]

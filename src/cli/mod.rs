@@ -7,6 +7,7 @@ pub mod history;
 pub mod hunt;
 pub mod ingest;
 pub mod manpage;
+pub mod report;
 pub mod run;
 pub mod search;
 pub mod target;
@@ -151,6 +152,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand with --dir.
     Manpage(manpage::ManpageArgs),
+    /// Write a campaign, sweep, hunt or history query as HTML, Markdown, JUnit or annotations.
+    Report(report::ReportArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -191,6 +194,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Hunt(args) => hunt::execute(args, &db()),
         Command::Completions(args) => completions::execute(&args),
         Command::Manpage(args) => manpage::execute(&args),
+        Command::Report(args) => report::execute(args, &db()),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

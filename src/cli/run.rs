@@ -8,12 +8,14 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::campaign::{launch, prepare, CampaignRequest, CampaignResult};
+use crate::cli::report::AfterReport;
 use crate::cli::target::TargetArgs;
 use crate::cli::{EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use crate::os::signal::parse_signal;
 use crate::report;
 use crate::sink::progress::ProgressMode;
 use crate::spec::{OnTimeout, StopRules, TimeoutPolicy};
+use crate::store::report::Subject;
 use crate::store::{per_test, query, Store};
 use crate::target::TargetRequest;
 
@@ -120,6 +122,10 @@ pub struct RunArgs {
     /// Do not record the campaign in the history database.
     #[arg(long)]
     pub no_history: bool,
+
+    /// Write an HTML report of what ran to FILE at the end (as `flakehunt report` does).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 
     /// Progress display style.
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
@@ -269,15 +275,21 @@ pub fn exit_status(result: &CampaignResult) -> i32 {
 }
 
 /// `flakehunt run`.
-pub fn execute(args: RunArgs, db: &Path) -> Result<i32> {
+pub fn execute(mut args: RunArgs, db: &Path) -> Result<i32> {
     if let Some(from) = &args.target.only_flaky {
         return only_flaky(&args, from, db);
     }
+    let after = AfterReport::prepare(args.report.as_deref(), &mut args.no_history, db)?;
+    let db = after.as_ref().map_or(db, |after| after.db());
     let prepared = prepare(&args.request(), db)?;
     let result = launch(&prepared, Vec::new())?;
     let status = exit_status(&result);
     print_summary(&result, args.json)?;
-    Ok(status)
+    let subject = Subject::Campaign(result.summary.campaign.clone());
+    Ok(match &after {
+        Some(after) => after.finish(|after| after.write(&subject, None), status),
+        None => status,
+    })
 }
 
 /// `flakehunt run --only-flaky [CAMPAIGN]`: one campaign per flaky test of a suite campaign,

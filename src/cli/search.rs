@@ -42,7 +42,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub periods: usize,
     /// Call a signature `gone` once it has not been seen for N periods (days or weeks).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = crate::store::search::DEFAULT_GONE_AFTER)]
     pub gone_after: u64,
     /// Print JSON.
     #[arg(long)]
@@ -68,7 +68,7 @@ fn compile(flag: &str, pattern: &str) -> Result<Regex> {
 }
 
 /// The store query the flags ask for, after checking them.
-fn query(args: &SearchArgs) -> Result<SearchQuery> {
+pub(crate) fn query(args: &SearchArgs) -> Result<SearchQuery> {
     if args.pattern.is_none() && !args.triage {
         bail!("give a REGEX to search for, or --triage for an overview");
     }

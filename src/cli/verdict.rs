@@ -13,12 +13,14 @@ use crate::analysis::verdict::{
     Baseline, Comparison, Direction, Plan, PlanRequest, VerifyPlan, VerifyVerdict,
 };
 use crate::campaign::{launch, prepare};
+use crate::cli::report::AfterReport;
 use crate::cli::run::{exit_status, RunArgs};
 use crate::cli::{
     print_stdout, EXIT_FAILURES, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME,
     EXIT_USAGE,
 };
 use crate::report;
+use crate::store::report::Subject;
 use crate::store::{query, Store};
 
 /// Arguments of `flakehunt plan`.
@@ -158,7 +160,7 @@ pub fn plan(args: PlanArgs, db: &Path) -> Result<i32> {
 
 /// `flakehunt verify`: 0 fixed, 1 not fixed, 4 inconclusive; 130 when interrupted, 3 after a
 /// runtime error, 2 when the command could not be started (the verdict is printed first).
-pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
+pub fn verify(mut args: VerifyArgs, db: &Path) -> Result<i32> {
     if args.run.runs.is_some() || args.run.max_failures.is_some() {
         bail!("verify decides how many runs it needs; drop -n/--runs and --max-failures");
     }
@@ -172,6 +174,8 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
             bail!("give --baseline ID (a campaign that failed) or --baseline-rate RATE")
         }
     };
+    let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;
+    let db = after.as_ref().map_or(db, |after| after.db());
     let mut run_args = args.run;
     run_args.runs = Some(plan.required);
     run_args.max_failures = Some(1);
@@ -183,20 +187,27 @@ pub fn verify(args: VerifyArgs, db: &Path) -> Result<i32> {
     let result = launch(&prepared, Vec::new())?;
     let outcome = plan.judge(&result.summary);
     let ended = exit_status(&result);
+    let text = report::verify::text(&outcome);
     if run_args.json {
         emit(&format!("{}\n", report::verify::json(&outcome)))?;
     } else {
-        emit(&report::verify::text(&outcome))?;
+        emit(&text)?;
     }
     // How the campaign ended outranks its verdict, as for `run` (a spawn error only ever
     // comes without failures).
-    Ok(match ended {
+    let status = match ended {
         EXIT_RUNTIME | EXIT_INTERRUPTED | EXIT_USAGE => ended,
         _ => match outcome.verdict {
             VerifyVerdict::Fixed { .. } => EXIT_OK,
             VerifyVerdict::NotFixed(_) => EXIT_FAILURES,
             VerifyVerdict::Inconclusive => EXIT_INCONCLUSIVE,
         },
+    };
+    let subject = Subject::Campaign(result.summary.campaign.clone());
+    let verdict = text.lines().next().map(str::to_string);
+    Ok(match &after {
+        Some(after) => after.finish(|after| after.write(&subject, verdict), status),
+        None => status,
     })
 }
 

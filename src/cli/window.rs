@@ -13,6 +13,7 @@ use clap::Args;
 use crate::analysis::window::design::{Design, PHASES};
 use crate::analysis::window::{map_window, SweepSample, WindowMap};
 use crate::campaign::{launch, prepare, Prepared};
+use crate::cli::report::AfterReport;
 use crate::cli::run::RunArgs;
 use crate::cli::EXIT_OK;
 use crate::report;
@@ -20,6 +21,7 @@ use crate::report::window::{Phase, WindowView};
 use crate::sink::window::{SampleSink, Samples};
 use crate::spec::script::{Script, Step};
 use crate::spec::Sweep;
+use crate::store::report::Subject;
 use crate::store::Store;
 
 /// Arguments of `flakehunt window`.
@@ -61,9 +63,11 @@ fn parse_sweep(text: &str) -> Result<(Duration, Duration)> {
 }
 
 /// `flakehunt window`.
-pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
+pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
     let (min, max) = parse_sweep(&args.sweep)?;
     check(&args)?;
+    let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;
+    let db = after.as_ref().map_or(db, |after| after.db());
     let run_args = sweep_run_args(&args);
     let design = Design::new(
         min.as_secs_f64(),
@@ -78,6 +82,7 @@ pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
         let mut store = Store::open(db)?;
         crate::store::window::save(&mut store, &campaigns, &args.sweep, &map)?;
     }
+    let subject = campaigns.first().cloned().map(Subject::Window);
     let view = WindowView {
         sweep: args.sweep,
         campaigns,
@@ -90,7 +95,10 @@ pub fn execute(args: WindowArgs, db: &Path) -> Result<i32> {
     } else {
         write!(out, "{}", report::window::text(&view))
     };
-    Ok(EXIT_OK)
+    Ok(match (&after, subject) {
+        (Some(after), Some(subject)) => after.finish(|after| after.write(&subject, None), EXIT_OK),
+        _ => EXIT_OK,
+    })
 }
 
 /// Run the phases of `design`, each refining on the samples of those before; stops early if

@@ -129,6 +129,21 @@ pub fn significant(p: f64) -> String {
     }
 }
 
+/// A ratio such as a speedup, to two significant digits below 10: `0.071x`, `2.5x`, `37x`.
+pub fn ratio(value: f64) -> String {
+    if !value.is_finite() {
+        return "∞".to_string();
+    }
+    if value >= 10.0 {
+        format!("{value:.0}x")
+    } else if value >= 1.0 || value == 0.0 {
+        format!("{value:.1}x")
+    } else {
+        let decimals = (1 - value.log10().floor() as i32).max(1) as usize;
+        format!("{value:.decimals$}x")
+    }
+}
+
 /// `n` in decimal with `,` between groups of three digits.
 pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -153,6 +168,15 @@ mod tests {
         assert_eq!(compact_duration(Duration::from_millis(4_560)), "4.56s");
         assert_eq!(compact_duration(Duration::from_secs(65)), "1m5s");
         assert_eq!(compact_duration(Duration::from_secs(7_380)), "2h3m");
+    }
+
+    #[test]
+    fn ratios() {
+        assert_eq!(ratio(37.4), "37x");
+        assert_eq!(ratio(2.54), "2.5x");
+        assert_eq!(ratio(0.0712), "0.071x");
+        assert_eq!(ratio(0.0), "0.0x");
+        assert_eq!(ratio(f64::INFINITY), "∞");
     }
 
     #[test]

@@ -4,14 +4,21 @@
 
 pub mod compare;
 pub mod demo;
+pub mod export;
 pub mod flakes;
 pub mod format;
+pub mod github;
 pub mod history;
+pub mod html;
 pub mod hunt;
 pub mod ingest;
+pub mod junit;
+pub mod markdown;
 pub mod plan;
 pub mod search;
 pub mod summary;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verify;
 pub mod window;
 

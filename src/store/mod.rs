@@ -10,6 +10,7 @@
 pub mod hunt;
 pub mod per_test;
 pub mod query;
+pub mod report;
 pub mod schema;
 pub mod search;
 pub mod window;

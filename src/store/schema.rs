@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of a flakehunt history: "FlkH".
 pub const APPLICATION_ID: i32 = 0x466c_6b48;
@@ -140,6 +140,15 @@ CREATE TABLE test_results (
 ) WITHOUT ROWID;
 CREATE INDEX test_results_test ON test_results(test, status);
 "#,
+    r#"
+-- The campaigns each recorded hunt ran, and for which arm, so its report can gather them.
+CREATE TABLE hunt_campaigns (
+    hunt     INTEGER NOT NULL,
+    campaign TEXT NOT NULL,
+    arm      TEXT NOT NULL,
+    PRIMARY KEY (hunt, campaign)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
@@ -170,6 +179,14 @@ CREATE TEMP TABLE hunts (
 CREATE TEMP TABLE test_results (
     campaign TEXT NOT NULL, run INTEGER NOT NULL, test TEXT NOT NULL, status TEXT NOT NULL,
     signature TEXT, message TEXT, PRIMARY KEY (campaign, run, test)
+) WITHOUT ROWID;
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP TABLE hunt_campaigns (
+    hunt INTEGER NOT NULL, campaign TEXT NOT NULL, arm TEXT NOT NULL,
+    PRIMARY KEY (hunt, campaign)
 ) WITHOUT ROWID;
 "#,
     ),

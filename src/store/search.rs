@@ -376,6 +376,9 @@ pub enum Period {
     Week,
 }
 
+/// Quiet periods after which a signature is called `gone`, unless asked otherwise.
+pub const DEFAULT_GONE_AFTER: u64 = 3;
+
 /// Build the triage view from a search result's groups and the sightings behind them, over
 /// `periods` periods ending with the newest sighting's; a signature not seen for `gone_after`
 /// periods is `gone`.

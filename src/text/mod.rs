@@ -449,9 +449,8 @@ pub fn human_bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// The text of [`excerpt`], the tests' shorthand.
-#[cfg(test)]
-fn render_excerpt(bytes: &[u8], opts: &ExcerptOptions) -> String {
+/// The text of [`excerpt`].
+pub fn render_excerpt(bytes: &[u8], opts: &ExcerptOptions) -> String {
     excerpt(bytes, opts).text
 }
 
