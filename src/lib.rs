@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod campaign;
 pub mod cli;
 pub mod demo;
+pub mod diagnose;
 pub mod ingest;
 pub mod os;
 pub mod record;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
-use crate::analysis::signature::signature_for;
+use crate::analysis::signature::signature_with_stacks;
 use crate::analysis::summary::{Summary, SummaryContext, Tally};
 use crate::record::{FinishedRun, RunRecord, Verdict};
 use crate::runner::spawn::CommandTemplate;
@@ -138,8 +138,9 @@ impl Coordinator {
     /// that finished is still counted, so the summary stays unbiased.
     fn handle(&mut self, mut record: RunRecord) {
         let signature = (record.verdict != Verdict::Pass).then(|| {
-            signature_for(
+            signature_with_stacks(
                 &record.outcome_label(),
+                record.stacks.as_ref(),
                 record.digest.telling_line.as_deref(),
                 &record.digest.tail_lines,
             )

@@ -56,6 +56,8 @@ pub struct CampaignRequest {
     pub events: Option<PathBuf>,
     /// Record the campaign in the history.
     pub record_history: bool,
+    /// Read the stacks of hung runs and the backtraces of crashed ones.
+    pub stacks: bool,
     /// The command and its arguments.
     pub command: Vec<OsString>,
 }
@@ -81,6 +83,7 @@ impl CampaignRequest {
             progress: ProgressMode::Auto,
             events: None,
             record_history: true,
+            stacks: true,
             command,
         }
     }
@@ -172,6 +175,7 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         sweep: None,
         shake: shake.clone().map(std::sync::Arc::new),
         seed: request.seed,
+        stacks: request.stacks,
     };
     let template = CommandTemplate {
         program,

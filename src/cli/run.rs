@@ -114,6 +114,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_history: bool,
 
+    /// Take no stacks of hung runs and no backtraces of crashed ones (no debugger attaches, no
+    /// core limit is raised, no Python hook is installed).
+    #[arg(long)]
+    pub no_stacks: bool,
+
     /// Progress display style.
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
     pub progress: ProgressStyleArg,
@@ -204,6 +209,7 @@ impl RunArgs {
             },
             events: self.events.clone(),
             record_history: !self.no_history,
+            stacks: !self.no_stacks,
             command: self.command.clone(),
         }
     }

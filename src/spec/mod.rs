@@ -42,6 +42,8 @@ pub struct CampaignSpec {
     pub shake: Option<std::sync::Arc<crate::shake::Shake>>,
     /// One seed for every run, to replay a failure's noise schedule (`--seed`).
     pub seed: Option<u64>,
+    /// Read the stacks of hung runs and the backtraces of crashed ones (`--no-stacks`: off).
+    pub stacks: bool,
 }
 
 /// A delay sweep: run `i` sleeps `delays[i]` at script step `step` instead of drawing from the
@@ -90,6 +92,7 @@ impl CampaignSpec {
             "keep_passing": self.keep_passing,
             "shake": self.shake.as_ref().map(|shake| shake.to_string()),
             "seed": self.seed,
+            "stacks": self.stacks,
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),
