@@ -332,3 +332,179 @@ fn log_stacks_of_a_run_without_any_says_why() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no stacks"));
 }
+
+/// A directory holding only the named tool, for a `PATH` that offers just that one.
+fn path_with_only(tool: &str, dir: &Path) -> PathBuf {
+    let found = std::env::split_paths(&std::env::var_os("PATH").expect("PATH"))
+        .map(|d| d.join(tool))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{tool} is needed on PATH for this test"));
+    let only = dir.join(format!("only-{tool}"));
+    std::fs::create_dir_all(&only).expect("mkdir");
+    std::os::unix::fs::symlink(found, only.join(tool)).expect("symlink");
+    only
+}
+
+#[test]
+fn eu_stack_and_gdb_give_the_same_signatures() {
+    let dir = scratch();
+    let deadlock = build("deadlock", dir.path());
+    let crash = build("crash", dir.path());
+    let mut seen = Vec::new();
+    for tool in ["eu-stack", "gdb"] {
+        let path = path_with_only(tool, dir.path());
+        let mut signatures = Vec::new();
+        for (name, extra, command) in [
+            ("hang", HANG, vec![deadlock.as_os_str()]),
+            (
+                "segv",
+                &["-n", "1"][..],
+                vec![crash.as_os_str(), "segv".as_ref()],
+            ),
+            (
+                "abort",
+                &["-n", "1"][..],
+                vec![crash.as_os_str(), "abort".as_ref()],
+            ),
+        ] {
+            let work = dir.path().join(format!("{tool}-{name}"));
+            std::fs::create_dir(&work).expect("mkdir");
+            let output = flakehunt()
+                .env("PATH", &path)
+                .args(["run", "--quiet", "--json"])
+                .arg("-C")
+                .arg(&work)
+                .arg("--out")
+                .arg(work.join("out"))
+                .args(extra)
+                .arg("--")
+                .args(&command)
+                .output()
+                .expect("run flakehunt");
+            let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+            assert_eq!(meta(&work, 0)["stacks"]["tools"][0], tool, "{name}");
+            signatures.push(only_signature(&summary));
+        }
+        seen.push(signatures);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert!(seen[0][0].contains("take_a_then_b"), "{:?}", seen[0]);
+    assert!(
+        seen[0][1].ends_with("crash: poke_null <- main"),
+        "{:?}",
+        seen[0]
+    );
+    assert!(
+        seen[0][2].ends_with("crash: abort <- give_up <- main"),
+        "{:?}",
+        seen[0]
+    );
+}
+
+#[test]
+fn a_file_named_core_is_never_overwritten() {
+    let dir = scratch();
+    let crash = build("crash", dir.path());
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern");
+    // The case only arises with a relative pattern that names every core alike.
+    if pattern.trim() != "core" {
+        eprintln!("kernel.core_pattern is {pattern:?}, not core: nothing to check");
+        return;
+    }
+    std::fs::write(dir.path().join("core"), b"precious").expect("write");
+    let (summary, output) = campaign(dir.path(), &["-n", "2", "-j", "1"], &[crash.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("already exists"), "{stderr}");
+    assert_eq!(
+        std::fs::read(dir.path().join("core")).expect("core"),
+        b"precious"
+    );
+    assert_eq!(
+        only_signature(&summary),
+        "signal SIGSEGV: about to write through a null pointer"
+    );
+}
+
+#[test]
+fn a_crashed_child_process_gets_its_backtrace_too() {
+    let dir = scratch();
+    let crash = build("crash", dir.path());
+    let script = format!("'{}' segv; exit 3", crash.display());
+    let (summary, _) = campaign(
+        dir.path(),
+        &["-n", "1"],
+        &["sh".as_ref(), "-c".as_ref(), script.as_ref()],
+    );
+    let signature = only_signature(&summary);
+    assert!(
+        signature.starts_with("exit 3: ") && signature.ends_with("crash: poke_null <- main"),
+        "{signature}"
+    );
+    assert!(stacks_text(dir.path(), 0).contains("killed by SIGSEGV"));
+}
+
+#[test]
+fn go_goroutines_come_from_the_sigquit_dump() {
+    let dir = scratch();
+    let exe = dir.path().join("gohang");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(fixtures_dir().join("hang.go"))
+        .status()
+        .expect("run go (the Go toolchain is needed for this test)");
+    assert!(status.success(), "go build failed");
+    let (summary, _) = campaign(dir.path(), HANG, &[exe.as_os_str()]);
+    let signature = only_signature(&summary);
+    assert!(
+        signature.contains("sync.(*Mutex).Lock <- main.lockAThenB"),
+        "{signature}"
+    );
+    assert!(
+        signature.contains("sync.(*Mutex).Lock <- main.lockBThenA"),
+        "{signature}"
+    );
+    let stacks = stacks_text(dir.path(), 0);
+    assert!(stacks.contains("goroutine 1 ["), "{stacks}");
+    let run = meta(dir.path(), 0);
+    assert_eq!(run["stacks"]["processes"][0]["runtime"], "go", "{run:#}");
+}
+
+#[test]
+fn the_python_hook_keeps_the_runs_own_pythonpath_and_sitecustomize() {
+    let dir = scratch();
+    let modules = dir.path().join("modules");
+    std::fs::create_dir(&modules).expect("mkdir");
+    std::fs::write(modules.join("mymod.py"), "VALUE = 7\n").expect("write");
+    std::fs::write(
+        modules.join("sitecustomize.py"),
+        "import os\nos.environ['USER_SITE_RAN'] = 'yes'\n",
+    )
+    .expect("write");
+    let program = "import os, sys, mymod\n\
+        print(mymod.VALUE, os.environ.get('USER_SITE_RAN'), round(sys.getswitchinterval(), 6))";
+    let env = format!("PYTHONPATH={}", modules.display());
+    for (extra, interval) in [(None, "0.005"), (Some("py-switch=1ms"), "0.001")] {
+        let work = dir.path().join(format!("work-{interval}"));
+        std::fs::create_dir(&work).expect("mkdir");
+        let mut args = vec!["-n", "1", "--keep-passing", "--env", env.as_str()];
+        if let Some(shake) = extra {
+            args.extend(["--shake", shake]);
+        }
+        let (summary, output) = campaign(
+            &work,
+            &args,
+            &["python3".as_ref(), "-c".as_ref(), program.as_ref()],
+        );
+        assert_eq!(
+            summary["passes"],
+            1,
+            "{summary:#} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let log = std::fs::read_to_string(work.join("out/run-000000.log")).expect("log");
+        assert_eq!(log, format!("7 yes {interval}\n"), "shake {extra:?}");
+    }
+}

@@ -540,9 +540,18 @@ fn frame_text(frame: &Frame, runtime: Runtime) -> String {
 /// `a <- b <- c`: the innermost frames of a thread, with the runtime's or C library's
 /// innermost internals folded into the call the program made.
 fn thread_summary(thread: &ThreadStack, runtime: Runtime) -> Option<String> {
-    let frames = &thread.frames;
+    let mut frames = &thread.frames[..];
     if frames.is_empty() {
         return None;
+    }
+    // The C library's start-up frames below `main`: gdb never shows them, eu-stack does.
+    if runtime == Runtime::Native {
+        if let Some(main) = frames
+            .iter()
+            .position(|f| f.function.as_deref().map(normalise_function).as_deref() == Some("main"))
+        {
+            frames = &frames[..=main];
+        }
     }
     let system_run = frames
         .iter()
@@ -558,7 +567,7 @@ fn thread_summary(thread: &ThreadStack, runtime: Runtime) -> Option<String> {
         });
         &frames[system_run..]
     } else {
-        &frames[..]
+        frames
     };
     for frame in rest {
         if parts.len() == TOP_FRAMES {

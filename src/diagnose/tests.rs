@@ -97,7 +97,7 @@ fn deadlock_signature_names_both_lock_takers_and_is_tool_independent() {
     let summary = stack_summary(&eu).expect("frames");
     assert_eq!(
         summary,
-        "hang: pthread_join <- main <- libc_start_call_main | \
+        "hang: pthread_join <- main | \
          pthread_mutex_lock <- take_a_then_b <- start_thread | \
          pthread_mutex_lock <- take_b_then_a <- start_thread"
     );
@@ -117,7 +117,7 @@ fn deadlock_signature_names_both_lock_takers_and_is_tool_independent() {
     assert_eq!(
         c.text,
         "timeout (SIGQUIT): hang: pthread_cond_wait <- waiter <- start_thread | \
-         pthread_join <- main <- libc_start_call_main"
+         pthread_join <- main"
     );
     assert_ne!(a.id, c.id);
     // Without frames the signature is the one from the output, as before.
@@ -164,7 +164,7 @@ TID 20716:
     let segv = stacks(StacksKind::Crash, Runtime::Native, parse::eu_stack(segv));
     assert_eq!(
         stack_summary(&segv).as_deref(),
-        Some("crash: poke_null <- main <- libc_start_call_main")
+        Some("crash: poke_null <- main")
     );
 }
 
@@ -239,4 +239,55 @@ fn stat_fields_survive_odd_command_names() {
     assert!(group_members(u32::MAX).is_empty());
     assert!(is_crash_signal(libc::SIGSEGV));
     assert!(!is_crash_signal(libc::SIGTERM));
+}
+
+/// Every message the campaign shows about stacks, pinned.
+#[test]
+fn messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut diagnoser =
+        Diagnoser::start(&dir.path().join("work"), dir.path(), libc::SIGQUIT).expect("diagnoser");
+    let mut lines = Vec::new();
+    diagnoser.tools = Arc::new(Tools::default());
+    lines.push(diagnoser.hang_warning().unwrap_or_default());
+    assert_eq!(diagnoser.hang_warning(), None, "said once");
+    let settings = |pattern: &str| KernelCoreSettings {
+        pattern: pattern.into(),
+        uses_pid: false,
+    };
+    let cwd = Path::new("/nonexistent/project");
+    for (pattern, limits) in [
+        (
+            "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h",
+            (0, u64::MAX),
+        ),
+        ("core", (0, 0)),
+        ("/var/crash/%e/core", (0, u64::MAX)),
+        ("core", (0, u64::MAX)),
+    ] {
+        diagnoser.cores = self::core::plan(Some(&settings(pattern)), cwd, limits);
+        diagnoser.warned_cores = false;
+        lines.push(diagnoser.crash_warning(libc::SIGSEGV).unwrap_or_default());
+        assert_eq!(diagnoser.crash_warning(libc::SIGSEGV), None, "said once");
+    }
+    let existing = dir.path().join("project");
+    std::fs::create_dir_all(existing.join("core")).expect("mkdir");
+    diagnoser.cores = self::core::plan(Some(&settings("core")), &existing, (0, u64::MAX));
+    diagnoser.warned_cores = false;
+    lines.push(
+        diagnoser
+            .crash_warning(libc::SIGABRT)
+            .unwrap_or_default()
+            .replace(&dir.path().display().to_string(), "<dir>"),
+    );
+    std::fs::remove_dir(existing.join("core")).expect("rmdir");
+    diagnoser.cores = self::core::plan(Some(&settings("core")), &existing, (0, u64::MAX));
+    lines.push(
+        diagnoser
+            .lost_core()
+            .text
+            .replace(&dir.path().display().to_string(), "<dir>"),
+    );
+    lines.push(crate::report::history::stacks_heading("run-000017.stacks"));
+    insta::assert_snapshot!(lines.join("\n---\n"));
 }

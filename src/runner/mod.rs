@@ -572,9 +572,23 @@ impl Engine<'_> {
         let mut setup = setup;
         if let Some(diagnoser) = &self.diagnoser {
             setup.core_limit = diagnoser.core_limit();
-            // A shake's PYTHONPATH (py-switch) already chains to the base one.
             let before = match setup.env.iter().position(|(key, _)| key == "PYTHONPATH") {
-                Some(at) => Some(setup.env.remove(at).1),
+                // `--shake py-switch` puts its own directory first, ahead of the PYTHONPATH
+                // flakehunt inherited; the run's own (`--env`) one belongs behind it instead.
+                Some(at) => {
+                    let shaken = setup.env.remove(at).1;
+                    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(shaken.as_os_str());
+                    let mut parts = bytes.splitn(2, |&b| b == b':');
+                    let first = parts.next().unwrap_or_default();
+                    let mut path =
+                        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(first)
+                            .to_os_string();
+                    if let Some(base) = self.python_base.as_ref().filter(|b| !b.is_empty()) {
+                        path.push(":");
+                        path.push(base);
+                    }
+                    Some(path)
+                }
                 None => self.python_base.clone(),
             };
             if let Some(path) = diagnoser.python_path(before.as_deref()) {
