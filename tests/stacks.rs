@@ -68,7 +68,10 @@ fn stacks_text(dir: &Path, run: u64) -> String {
         .expect("stacks file")
 }
 
-const HANG: &[&str] = &["-n", "1", "--timeout", "4s", "--grace", "1s"];
+/// Long enough for the fixtures to reach their deadlock on a heavily loaded machine; they never
+/// finish, so every run ends at this limit.
+const LIMIT: &str = "10s";
+const HANG: &[&str] = &["-n", "1", "--timeout", LIMIT, "--grace", "1s"];
 
 #[test]
 fn a_deadlock_and_a_lost_wakeup_hang_alike_but_sign_differently() {
@@ -129,7 +132,7 @@ fn the_same_deadlock_clusters_across_runs() {
     let deadlock = build("deadlock", dir.path());
     let (summary, _) = campaign(
         dir.path(),
-        &["-n", "3", "-j", "3", "--timeout", "4s", "--grace", "1s"],
+        &["-n", "3", "-j", "3", "--timeout", LIMIT, "--grace", "1s"],
         &[deadlock.as_os_str()],
     );
     assert_eq!(summary["failures_by_kind"]["timeout"], 3, "{summary:#}");
@@ -195,7 +198,7 @@ fn without_tools_one_warning_and_signatures_as_before() {
             "-j",
             "2",
             "--timeout",
-            "2s",
+            LIMIT,
             "--grace",
             "1s",
         ])
@@ -227,7 +230,15 @@ fn no_stacks_leaves_runs_alone() {
     let deadlock = build("deadlock", dir.path());
     let (summary, _) = campaign(
         dir.path(),
-        &["-n", "1", "--timeout", "2s", "--grace", "1s", "--no-stacks"],
+        &[
+            "-n",
+            "1",
+            "--timeout",
+            LIMIT,
+            "--grace",
+            "1s",
+            "--no-stacks",
+        ],
         &[deadlock.as_os_str()],
     );
     assert_eq!(only_signature(&summary), "timeout (SIGQUIT): deadlocked");
