@@ -58,7 +58,6 @@ pub struct Diagnoser {
     wake_write: Arc<OwnedFd>,
     warned_tools: bool,
     warned_cores: bool,
-    in_flight: usize,
 }
 
 impl Diagnoser {
@@ -91,7 +90,6 @@ impl Diagnoser {
             wake_write: Arc::new(wake_write),
             warned_tools: false,
             warned_cores: false,
-            in_flight: 0,
         })
     }
 
@@ -104,9 +102,7 @@ impl Diagnoser {
     pub fn drain(&mut self) -> Vec<Finished> {
         let mut buffer = [0u8; 64];
         while matches!(rustix::io::read(&self.wake_read, &mut buffer), Ok(n) if n > 0) {}
-        let finished: Vec<Finished> = self.receiver.try_iter().collect();
-        self.in_flight = self.in_flight.saturating_sub(finished.len());
-        finished
+        self.receiver.try_iter().collect()
     }
 
     /// The core size limit a run gets, when flakehunt raises it for crash backtraces.
@@ -231,7 +227,6 @@ impl Diagnoser {
     fn spawn(&mut self, index: u64, job: impl FnOnce() -> Stacks + Send + 'static) {
         let sender = self.sender.clone();
         let wake = Arc::clone(&self.wake_write);
-        self.in_flight += 1;
         let started = std::thread::Builder::new()
             .name(format!("stacks-{index}"))
             .spawn(move || {
