@@ -3,6 +3,7 @@
 //! each core's notes.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
@@ -36,6 +37,8 @@ pub struct CoreFiles {
     pub raise_to: Option<u64>,
     /// The user's own limit allowed cores: keep them (beside the run's log) once read.
     pub keep: bool,
+    /// Files older than this (the campaign's start, less a second) are not its cores.
+    pub since: SystemTime,
 }
 
 /// The kernel's settings that decide where cores go.
@@ -153,6 +156,7 @@ pub fn plan(settings: Option<&KernelCoreSettings>, cwd: &Path, limits: (u64, u64
         fixed,
         raise_to,
         keep,
+        since: SystemTime::now() - Duration::from_secs(1),
     })
 }
 
@@ -207,6 +211,13 @@ impl CoreFiles {
                             .file_name()
                             .to_str()
                             .is_some_and(|name| self.name.is_match(name))
+                    })
+                    // A shared core directory may hold many old cores: only new ones are read.
+                    .filter(|entry| {
+                        entry
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|modified| modified >= self.since)
                     })
                     .map(|entry| entry.path())
                     .collect(),
@@ -310,6 +321,66 @@ mod tests {
         assert!(off(plan(Some(&settings(&in_dir, false)), cwd, (0, 9))).contains("directory"));
         // The user's own cores: nothing is raised, and nothing is in the way.
         assert!(files(plan(Some(&settings("core", false)), cwd, (9, 9))).keep);
+    }
+
+    /// A minimal 64-bit little-endian core: one PT_NOTE with an NT_PRPSINFO.
+    fn fake_core(pid: u32, pgrp: u32) -> Vec<u8> {
+        let mut desc = vec![0u8; 136];
+        desc[24..28].copy_from_slice(&pid.to_le_bytes());
+        desc[32..36].copy_from_slice(&pgrp.to_le_bytes());
+        desc[40..44].copy_from_slice(b"prog");
+        let mut note = Vec::new();
+        note.extend_from_slice(&5u32.to_le_bytes());
+        note.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        note.extend_from_slice(&3u32.to_le_bytes());
+        note.extend_from_slice(b"CORE\0\0\0\0");
+        note.extend_from_slice(&desc);
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[16..18].copy_from_slice(&4u16.to_le_bytes());
+        elf[32..40].copy_from_slice(&64u64.to_le_bytes());
+        elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+        elf[56..58].copy_from_slice(&1u16.to_le_bytes());
+        let mut header = vec![0u8; 56];
+        header[..4].copy_from_slice(&4u32.to_le_bytes());
+        header[8..16].copy_from_slice(&120u64.to_le_bytes());
+        header[32..40].copy_from_slice(&(note.len() as u64).to_le_bytes());
+        elf.extend_from_slice(&header);
+        elf.extend_from_slice(&note);
+        elf
+    }
+
+    #[test]
+    fn only_the_groups_own_cores_are_taken() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cwd = dir.path().join("cwd");
+        std::fs::create_dir(&cwd).expect("mkdir");
+        let into = dir.path().join("taken");
+        let files = match plan(Some(&settings("core.%p", false)), &cwd, (0, u64::MAX)) {
+            CorePlan::Files(files) => files,
+            CorePlan::Off(reason) => panic!("{reason}"),
+        };
+        std::fs::write(cwd.join("core.100"), fake_core(100, 100)).expect("write");
+        std::fs::write(cwd.join("core.101"), fake_core(101, 100)).expect("write");
+        std::fs::write(cwd.join("core.200"), fake_core(200, 200)).expect("write");
+        std::fs::write(cwd.join("core.300"), b"not a core").expect("write");
+        std::fs::write(cwd.join("notes.txt"), fake_core(100, 100)).expect("write");
+        let found = files.collect(100, &into);
+        let pids: Vec<u32> = found.iter().map(|core| core.notes.pid).collect();
+        assert_eq!(pids, [100, 101]);
+        assert_eq!(found[0].notes.name, "prog");
+        assert!(found[0].path.starts_with(&into));
+        let mut left: Vec<String> = std::fs::read_dir(&cwd)
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["core.200", "core.300", "notes.txt"]);
+        // Cores older than the campaign are someone else's.
+        let mut later = files.clone();
+        later.since = SystemTime::now() + Duration::from_secs(60);
+        std::fs::write(cwd.join("core.102"), fake_core(102, 100)).expect("write");
+        assert!(later.collect(100, &into).is_empty());
     }
 
     #[test]
