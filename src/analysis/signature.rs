@@ -10,6 +10,7 @@ use regex::{Captures, Regex};
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::record::stacks::{Frame, Runtime, Stacks, StacksKind, ThreadStack};
 use crate::text::is_spoofing_char;
 
 /// Only this many bytes of a line are examined: explanations come early in a line, and
@@ -469,6 +470,273 @@ pub fn signature_for(
     }
 }
 
+/// Innermost frames of a thread kept in a stack signature.
+const TOP_FRAMES: usize = 3;
+/// Distinct thread stacks kept in a hang signature.
+const MAX_STACKS_IN_SIGNATURE: usize = 4;
+/// Longest function name kept in a stack signature, in characters.
+const MAX_FRAME_CHARS: usize = 80;
+/// Longest stack part of a signature, in characters.
+const MAX_STACKS_CHARS: usize = 600;
+
+/// Legacy Rust symbol hashes (`::h0123456789abcdef`).
+static RUST_HASH: LazyLock<Regex> = LazyLock::new(|| regex(r"::h[0-9a-f]{16}$"));
+/// Compiler clone suffixes (`.constprop.0`, `.isra.1`, `.part.2`, `.cold`, `.llvm.123`).
+static CLONE_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?:\.(?:constprop|isra|part|cold|lto_priv|llvm|localalias|clone)(?:\.[0-9A-Fa-f]+)*)+$")
+});
+/// Hexadecimal addresses that some tools print inside names.
+static NAME_ADDRESS: LazyLock<Regex> = LazyLock::new(|| regex(r"0x[0-9A-Fa-f]+"));
+
+/// A function name without what differs between builds, runs and machines: symbol versions
+/// (`@@GLIBC_2.34`), Rust hashes, compiler clone suffixes, addresses, and the underscores and
+/// `GI_` prefixes of C library internals (`__GI___pthread_kill` -> `pthread_kill`).
+pub fn normalise_function(raw: &str) -> String {
+    let name = raw.split('@').next().unwrap_or(raw).trim();
+    let name = RUST_HASH.replace(name, "");
+    let name = CLONE_SUFFIX.replace(&name, "");
+    let name = NAME_ADDRESS.replace_all(&name, "0x?");
+    let mut name: &str = &name;
+    loop {
+        let stripped = name.trim_start_matches('_');
+        match stripped.strip_prefix("GI_") {
+            Some(rest) => name = rest,
+            None => {
+                name = stripped;
+                break;
+            }
+        }
+    }
+    let name: String = name
+        .chars()
+        .filter(|&c| !is_spoofing_char(c) && !c.is_control())
+        .collect();
+    if name.chars().count() > MAX_FRAME_CHARS {
+        let mut cut: String = name.chars().take(MAX_FRAME_CHARS - 1).collect();
+        cut.push('…');
+        return cut;
+    }
+    if name.is_empty() {
+        raw.trim().to_string()
+    } else {
+        name
+    }
+}
+
+/// The public call a run of C library internals stands for, so that different C libraries,
+/// debuggers and timed or untimed variants name a blocked thread alike.
+fn libc_family(name: &str) -> &str {
+    let has = |part: &str| name.contains(part);
+    if has("cond") && has("wait") {
+        "pthread_cond_wait"
+    } else if has("rwlock") && (has("rdlock") || has("rd_lock")) {
+        "pthread_rwlock_rdlock"
+    } else if has("rwlock") && (has("wrlock") || has("wr_lock")) {
+        "pthread_rwlock_wrlock"
+    } else if (has("mutex") && has("lock")) || has("lll_lock") {
+        "pthread_mutex_lock"
+    } else if has("barrier_wait") {
+        "pthread_barrier_wait"
+    } else if name.starts_with("pthread") && has("join") {
+        "pthread_join"
+    } else if name.starts_with("sem_") && has("wait") {
+        "sem_wait"
+    } else if has("nanosleep") || name == "sleep" || name == "usleep" {
+        "nanosleep"
+    } else {
+        name
+    }
+}
+
+/// Basename of a path (either separator).
+fn basename(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// Whether a frame belongs to the language runtime or C library rather than the program.
+fn is_system_frame(frame: &Frame, runtime: Runtime) -> bool {
+    let name = frame.function.as_deref().unwrap_or("");
+    match runtime {
+        Runtime::Python => frame.file.as_deref().is_some_and(|file| {
+            file.contains("/lib/python") && !file.contains("-packages/") || file.starts_with('<')
+        }),
+        Runtime::Go => ["runtime.", "sync.", "internal/", "syscall.", "time."]
+            .iter()
+            .any(|prefix| name.starts_with(prefix)),
+        Runtime::Native => match frame.module.as_deref() {
+            Some(module) => {
+                let module = basename(module);
+                [
+                    "libc.so",
+                    "libc-",
+                    "libpthread",
+                    "ld-linux",
+                    "ld-musl",
+                    "libc.musl",
+                    "linux-vdso",
+                    "linux-gate",
+                ]
+                .iter()
+                .any(|prefix| module.starts_with(prefix))
+            }
+            // No module printed: C library internals are reserved names or a few known ones.
+            None => {
+                name.starts_with("__")
+                    || name.starts_with("futex_")
+                    || name.starts_with("lll_")
+                    || [
+                        "syscall",
+                        "raise",
+                        "abort",
+                        "clone",
+                        "clone3",
+                        "start_thread",
+                    ]
+                    .contains(&name)
+            }
+        },
+    }
+}
+
+/// One frame as it appears in a signature.
+fn frame_text(frame: &Frame, runtime: Runtime) -> String {
+    let name = frame.function.as_deref().map(normalise_function);
+    match (runtime, name) {
+        (Runtime::Python, Some(name)) => match frame.file.as_deref() {
+            Some(file) => format!("{name} ({})", normalise_function(basename(file))),
+            None => name,
+        },
+        (_, Some(name)) => name,
+        (_, None) => match frame.module.as_deref().or(frame.file.as_deref()) {
+            Some(place) => format!("?? ({})", normalise_function(basename(place))),
+            None => "??".to_string(),
+        },
+    }
+}
+
+/// `a <- b <- c`: the innermost frames of a thread, with the runtime's or C library's
+/// innermost internals folded into the call the program made.
+fn thread_summary(thread: &ThreadStack, runtime: Runtime) -> Option<String> {
+    let mut frames = &thread.frames[..];
+    if frames.is_empty() {
+        return None;
+    }
+    // The C library's start-up frames below `main`: gdb never shows them, eu-stack does.
+    if runtime == Runtime::Native {
+        if let Some(main) = frames
+            .iter()
+            .position(|f| f.function.as_deref().map(normalise_function).as_deref() == Some("main"))
+        {
+            frames = &frames[..=main];
+        }
+    }
+    let system_run = frames
+        .iter()
+        .take_while(|frame| is_system_frame(frame, runtime))
+        .count();
+    let mut parts: Vec<String> = Vec::with_capacity(TOP_FRAMES);
+    let rest = if system_run > 0 && system_run < frames.len() {
+        let outermost = &frames[system_run - 1];
+        let text = frame_text(outermost, runtime);
+        parts.push(match runtime {
+            Runtime::Native => libc_family(&text).to_string(),
+            _ => text,
+        });
+        &frames[system_run..]
+    } else {
+        frames
+    };
+    for frame in rest {
+        if parts.len() == TOP_FRAMES {
+            break;
+        }
+        parts.push(frame_text(frame, runtime));
+    }
+    Some(parts.join(" <- "))
+}
+
+/// The stack part of a signature: `hang: a <- b <- c | d <- e` or `crash: f <- g <- h`.
+///
+/// A hang takes every thread of every process, deduplicated (a pool of idle workers counts
+/// once), threads with frames of the program before threads inside the runtime alone, at most
+/// four; a crash takes the thread that received the signal. None when no frames were read.
+pub fn stack_summary(stacks: &Stacks) -> Option<String> {
+    let mut own: Vec<String> = Vec::new();
+    let mut internal: Vec<String> = Vec::new();
+    for process in &stacks.processes {
+        let threads: Vec<&ThreadStack> = match stacks.kind {
+            StacksKind::Hang => process.threads.iter().collect(),
+            StacksKind::Crash => {
+                let crashed: Vec<&ThreadStack> =
+                    process.threads.iter().filter(|t| t.crashed).collect();
+                if crashed.is_empty() {
+                    process.threads.iter().take(1).collect()
+                } else {
+                    crashed
+                }
+            }
+        };
+        for thread in threads {
+            let Some(summary) = thread_summary(thread, process.runtime) else {
+                continue;
+            };
+            let has_own = thread
+                .frames
+                .iter()
+                .any(|frame| !is_system_frame(frame, process.runtime));
+            let list = if has_own { &mut own } else { &mut internal };
+            if !list.contains(&summary) {
+                list.push(summary);
+            }
+        }
+    }
+    own.sort();
+    internal.sort();
+    own.extend(internal);
+    own.truncate(MAX_STACKS_IN_SIGNATURE);
+    if own.is_empty() {
+        return None;
+    }
+    let mut text = format!("{}: {}", stacks.kind.as_str(), own.join(" | "));
+    if text.chars().count() > MAX_STACKS_CHARS {
+        text = text.chars().take(MAX_STACKS_CHARS - 1).collect();
+        text.push('…');
+    }
+    Some(text)
+}
+
+/// The signature of a failed run that may carry stacks.
+///
+/// Without frames this is [`signature_for`]. A hang's explanation is its stacks alone (what a
+/// hung program printed last says little about where it is stuck): `timeout (SIGQUIT): hang:
+/// ...`. A crash keeps its telling line, if any, before its backtrace: `signal SIGABRT:
+/// Assertion ... failed | crash: abort <- check <- main`.
+pub fn signature_with_stacks(
+    outcome_label: &str,
+    stacks: Option<&Stacks>,
+    telling_line: Option<&[u8]>,
+    tail_lines: &[Vec<u8>],
+) -> Signature {
+    let Some((kind, summary)) = stacks.and_then(|s| Some((s.kind, stack_summary(s)?))) else {
+        return signature_for(outcome_label, telling_line, tail_lines);
+    };
+    let base = signature_for(outcome_label, None, &[]);
+    let telling = telling_line
+        .map(normalise_both)
+        .filter(|(hashed, _)| !hashed.is_empty());
+    let (hashed, shown) = match (kind, telling) {
+        (StacksKind::Crash, Some((hashed, shown))) => (
+            format!("{}: {hashed} | {summary}", base.text),
+            format!("{}: {shown} | {summary}", base.text),
+        ),
+        _ => {
+            let text = format!("{}: {summary}", base.text);
+            (text.clone(), text)
+        }
+    };
+    signature_from_text(&hashed, shown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,6 +916,81 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn function_names_lose_build_and_run_noise() {
+        let cases = [
+            ("__GI___pthread_kill", "pthread_kill"),
+            ("pthread_cond_wait@@GLIBC_2.3.2", "pthread_cond_wait"),
+            ("__libc_start_main@GLIBC_2.2.5", "libc_start_main"),
+            ("worker.constprop.0", "worker"),
+            ("parse.isra.2.part.0", "parse"),
+            (
+                "std::thread::spawn::h0123456789abcdef",
+                "std::thread::spawn",
+            ),
+            ("fetch_0x7f00ab", "fetch_0x?"),
+            ("(anonymous namespace)::run", "(anonymous namespace)::run"),
+            ("___", "___"),
+            ("sync.(*Mutex).Lock", "sync.(*Mutex).Lock"),
+            ("evil\u{202e}name\x07", "evilname"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(normalise_function(raw), expected, "{raw}");
+        }
+        assert_eq!(
+            normalise_function(&"x".repeat(200)).chars().count(),
+            MAX_FRAME_CHARS
+        );
+        assert_eq!(
+            libc_family("pthread_mutex_timedlock64"),
+            "pthread_mutex_lock"
+        );
+        assert_eq!(libc_family("pthread_clockjoin_ex"), "pthread_join");
+        assert_eq!(libc_family("clock_nanosleep"), "nanosleep");
+        assert_eq!(libc_family("epoll_wait"), "epoll_wait");
+    }
+
+    #[test]
+    fn stack_signatures_are_bounded_and_deduplicated() {
+        let thread = |names: &[&str]| ThreadStack {
+            frames: names
+                .iter()
+                .map(|name| Frame {
+                    function: Some(name.to_string()),
+                    ..Frame::default()
+                })
+                .collect(),
+            ..ThreadStack::default()
+        };
+        let mut threads = vec![thread(&["idle_loop", "start_thread"]); 8];
+        threads.push(thread(&["__futex_abstimed_wait_common", "clone3"]));
+        for n in 0..10 {
+            threads.push(thread(&[&format!("x{n}{}", "w".repeat(100))]));
+        }
+        let stacks = Stacks {
+            kind: StacksKind::Hang,
+            processes: vec![crate::record::stacks::ProcessStacks {
+                pid: 1,
+                name: "p".into(),
+                runtime: Runtime::Native,
+                tool: "t".into(),
+                threads,
+            }],
+            text: String::new(),
+            notes: Vec::new(),
+            core: None,
+        };
+        let summary = stack_summary(&stacks).expect("frames");
+        assert!(
+            summary.starts_with("hang: idle_loop <- start_thread | "),
+            "{summary}"
+        );
+        assert_eq!(summary.matches("idle_loop").count(), 1);
+        assert!(summary.chars().count() <= MAX_STACKS_CHARS);
+        // Threads inside the C library alone come after the program's own.
+        assert!(!summary.contains("futex"), "{summary}");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use anyhow::{bail, Context, Result};
 
 use crate::analysis::per_test::TestTally;
-use crate::analysis::signature::signature_for;
+
+use crate::analysis::signature::signature_with_stacks;
 use crate::analysis::summary::{Summary, SummaryContext, Tally};
 use crate::record::{FinishedRun, RunRecord, Verdict};
 use crate::runner::spawn::CommandTemplate;
@@ -155,8 +156,9 @@ impl Coordinator {
     fn handle(&mut self, mut record: RunRecord) {
         let mut tests = crate::campaign::per_test::read_tests(self.per_test.as_ref(), &mut record);
         let signature = (record.verdict != Verdict::Pass).then(|| {
-            signature_for(
+            signature_with_stacks(
                 &record.outcome_label(),
+                record.stacks.as_ref(),
                 record.digest.telling_line.as_deref(),
                 &record.digest.tail_lines,
             )

@@ -68,6 +68,8 @@ pub struct CampaignRequest {
     pub record_history: bool,
     /// Let runs keep flakehunt's controlling terminal (`--tty`) instead of detaching them from it.
     pub tty: bool,
+    /// Read the stacks of hung runs and the backtraces of crashed ones.
+    pub stacks: bool,
     /// The command and its arguments.
     pub command: Vec<OsString>,
     /// A test target to rerun instead of the command.
@@ -100,6 +102,7 @@ impl CampaignRequest {
             events: None,
             record_history: true,
             tty: false,
+            stacks: true,
             command,
             target: None,
             suite: None,
@@ -185,6 +188,7 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         seed: request.seed,
         per_test: planned.per_test.clone(),
         target: planned.target.clone(),
+        stacks: request.stacks,
     };
     let template = CommandTemplate {
         program,

@@ -55,6 +55,9 @@ pub struct LogArgs {
     /// Write the exact bytes the run printed (may drive your terminal; pipe it somewhere).
     #[arg(long)]
     pub raw: bool,
+    /// Print only the stacks of the hung or crashed run (`run-NNNNNN.stacks`), not its output.
+    #[arg(long)]
+    pub stacks: bool,
 }
 
 /// `flakehunt history`.
@@ -122,25 +125,53 @@ pub fn log(args: LogArgs, db: &Path) -> Result<i32> {
             if run.verdict == "pass" { "passed" } else { "has no saved log" }
         );
     };
-    let file = File::open(&path).with_context(|| {
+    let raw_command = format!("flakehunt log {id} {} --raw", args.run);
+    // The stacks of a hung or crashed run sit beside its log.
+    let stacks_path = path.with_extension("stacks");
+    let stacks = File::open(&stacks_path).ok();
+    let mut out = std::io::stdout().lock();
+    if args.stacks {
+        let Some(stacks) = stacks else {
+            bail!(
+                "run {} of {id} has no stacks: they are taken when a run hangs past --timeout or \
+                 dies of a crash signal (and not with --no-stacks)",
+                args.run
+            );
+        };
+        return print_file(stacks, args.raw, &raw_command, &mut out).map(|()| EXIT_OK);
+    }
+    let file = open_log(&path)?;
+    print_file(file, args.raw, &raw_command, &mut out)?;
+    if let (Some(stacks), false) = (stacks, args.raw) {
+        let name = stacks_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let _ =
+            out.write_all(report::history::stacks_heading(&name.unwrap_or_default()).as_bytes());
+        print_escaped(stacks, &raw_command, &mut out)?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn open_log(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| {
         format!(
             "cannot open {} (was the output directory removed?)",
             path.display()
         )
-    })?;
-    let mut out = std::io::stdout().lock();
-    if args.raw {
+    })
+}
+
+/// The file's exact bytes with `raw`, else escaped for the terminal (binary markers naming
+/// `raw_command`).
+fn print_file(file: File, raw: bool, raw_command: &str, out: &mut impl Write) -> Result<()> {
+    if raw {
         let mut reader = BufReader::new(file);
         // A closed pipe (e.g. `| head`) ends the copy quietly.
-        let _ = std::io::copy(&mut reader, &mut out);
-        return Ok(EXIT_OK);
+        let _ = std::io::copy(&mut reader, out);
+        return Ok(());
     }
-    print_escaped(
-        file,
-        &format!("flakehunt log {id} {} --raw", args.run),
-        &mut out,
-    )?;
-    Ok(EXIT_OK)
+    print_escaped(file, raw_command, out)
 }
 
 /// Bytes rendered at a time by `flakehunt log`.

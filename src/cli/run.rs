@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Write an HTML report of what ran to FILE at the end (as `flakehunt report` does).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Take no stacks of hung runs and no backtraces of crashed ones (no debugger attaches, no
+    /// core limit is raised, no Python hook is installed).
+    #[arg(long)]
+    pub no_stacks: bool,
 
     /// Progress display style.
     #[arg(long, value_name = "STYLE", value_enum, default_value_t = ProgressStyleArg::Auto)]
@@ -233,6 +237,7 @@ impl RunArgs {
             events: self.events.clone(),
             record_history: !self.no_history,
             tty: self.tty,
+            stacks: !self.no_stacks,
             command: self.command.clone(),
             target: self.target.request(),
             suite: self.target.suite,

@@ -4,6 +4,7 @@
 
 pub mod provenance;
 pub mod sighting;
+pub mod stacks;
 pub mod test_result;
 
 use std::path::PathBuf;
@@ -223,6 +224,8 @@ pub struct SavedOutput {
     pub streams: PathBuf,
     /// Metadata JSON.
     pub meta: PathBuf,
+    /// Stacks of the hung or crashed run, when taken.
+    pub stacks: Option<PathBuf>,
 }
 
 /// Everything known about one finished run.
@@ -252,6 +255,8 @@ pub struct RunRecord {
     pub script_failure: Option<String>,
     /// The run's seed (`FLAKEHUNT_SEED`) when it was shaken: replay it with `--seed`.
     pub seed: Option<u64>,
+    /// Where its threads were when it hung, or its backtrace when it crashed.
+    pub stacks: Option<stacks::Stacks>,
 }
 
 /// A run once the campaign has classified and archived it: the record, its failure signature

@@ -95,6 +95,11 @@ pub fn show_text(summary: &Summary, row: &CampaignRow) -> String {
     out
 }
 
+/// The line that opens the stacks section after a run's output in `flakehunt log`.
+pub fn stacks_heading(file_name: &str) -> String {
+    format!("\n──── stacks ({file_name}) ────\n")
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

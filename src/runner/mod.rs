@@ -19,7 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use rustix::process::{waitid, WaitId, WaitIdOptions};
 
+use crate::diagnose::{self, Diagnoser};
 use crate::os::process::{signal_group, signal_process};
+use crate::record::stacks::Stacks;
 use crate::record::{FailureKind, OutputDigest, RunRecord, Stream, Termination, Verdict};
 use crate::shake::ShakeRuntime;
 use crate::spec::script::{Script, SignalTarget};
@@ -35,6 +37,9 @@ use spawn::{CommandTemplate, RunSetup, Spawner};
 const LEAK_GRACE: Duration = Duration::from_millis(250);
 /// Reads per pipe per wake-up, so one flooding run cannot starve the others.
 const READS_PER_WAKE: usize = 16;
+/// Longest wait for a run's stacks before the run goes on without them (the reading thread
+/// bounds itself well below this).
+const STACKS_LIMIT: Duration = Duration::from_secs(60);
 
 /// Settings of the runner that are not part of the campaign's meaning.
 #[derive(Debug, Clone)]
@@ -120,6 +125,8 @@ pub enum Notice {
         /// Their pids.
         pids: Vec<u32>,
     },
+    /// Something the user should fix to get everything the campaign offers (said once).
+    Warning(String),
 }
 
 /// Receives the runner's events. Implemented by the campaign coordinator.
@@ -193,19 +200,32 @@ struct Slot {
     script_failure: Option<String>,
     /// Seed of a shaken run.
     seed: Option<u64>,
+    /// Its stacks (hang) or backtrace (crash), once read.
+    stacks: Option<Stacks>,
+    /// Since when its stacks are being read; the run is not done before they are.
+    diagnosing: Option<Instant>,
+    /// What its time limit does once its stacks are read.
+    after_stacks: Option<OnTimeout>,
 }
 
 impl Slot {
     fn done(&self) -> bool {
-        self.exit.is_some() && self.pipes.iter().all(Option::is_none)
+        self.exit.is_some() && self.pipes.iter().all(Option::is_none) && self.diagnosing.is_none()
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         let drain = self.exit.map(|exit| exit.at + LEAK_GRACE);
-        [self.deadline, self.kill_at, drain, self.script_wake]
-            .into_iter()
-            .flatten()
-            .min()
+        let stacks_limit = self.diagnosing.map(|since| since + STACKS_LIMIT);
+        [
+            self.deadline,
+            self.kill_at,
+            drain,
+            self.script_wake,
+            stacks_limit,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -213,6 +233,7 @@ impl Slot {
 #[derive(Debug, Clone, Copy)]
 enum Source {
     Interrupt,
+    Stacks,
     Pipe(usize, usize),
     Exit(usize),
 }
@@ -231,6 +252,19 @@ pub fn execute(
                 .with_context(|| format!("could not start the guard process {}", exe.display()))?,
         ),
         None => None,
+    };
+    let (diagnoser, python_base) = if spec.stacks {
+        start_diagnoser(spec, template, options)
+    } else {
+        (None, None)
+    };
+    let adjusted;
+    let template = if diagnoser.is_some() {
+        // PYTHONPATH becomes a per-run variable: the Python hook goes first on it.
+        adjusted = python_per_run(template);
+        &adjusted
+    } else {
+        template
     };
     let spawner = Spawner::new(template).context("could not prepare the command")?;
     let runtime = match spec.shake.as_deref().filter(|shake| !shake.is_plain()) {
@@ -273,6 +307,9 @@ pub fn execute(
         runtime: runtime.as_ref(),
         pending: Vec::new(),
         io_error: None,
+        diagnoser,
+        python_base,
+        warnings: Vec::new(),
     };
     let result = engine.run(&mut interrupts, guard.as_mut(), observer);
     if result.is_err() {
@@ -307,6 +344,53 @@ struct Engine<'a> {
     pending: Vec<(u64, u64, Instant)>,
     /// The first error saving a run's output, not yet acted upon.
     io_error: Option<String>,
+    /// Reads stacks of hung and crashed runs (None with `--no-stacks`).
+    diagnoser: Option<Diagnoser>,
+    /// The `PYTHONPATH` runs would have without the Python hook.
+    python_base: Option<std::ffi::OsString>,
+    /// Warnings not yet handed to the observer.
+    warnings: Vec<String>,
+}
+
+/// Start reading stacks for the campaign, or say why not (the campaign goes on without).
+fn start_diagnoser(
+    spec: &CampaignSpec,
+    template: &CommandTemplate,
+    options: &RunnerOptions,
+) -> (Option<Diagnoser>, Option<std::ffi::OsString>) {
+    let cwd = spec
+        .cwd
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let work = options.spill_dir.join(".stacks");
+    match Diagnoser::start(&work, &cwd, spec.timeout.signal) {
+        Ok(diagnoser) => {
+            let base = template
+                .env
+                .iter()
+                .rev()
+                .find(|(key, _)| key == "PYTHONPATH")
+                .map(|(_, value)| value.clone())
+                .or_else(|| std::env::var_os("PYTHONPATH"));
+            (Some(diagnoser), base)
+        }
+        Err(error) => {
+            eprintln!(
+                "flakehunt: warning: no stacks of hung or crashed runs: cannot prepare {}: {error}",
+                work.display()
+            );
+            (None, None)
+        }
+    }
+}
+
+/// The template with `PYTHONPATH` set run by run instead of shared.
+fn python_per_run(template: &CommandTemplate) -> CommandTemplate {
+    let mut template = template.clone();
+    template.env.retain(|(key, _)| key != "PYTHONPATH");
+    template.per_run_keys.push("PYTHONPATH".into());
+    template
 }
 
 impl Engine<'_> {
@@ -367,8 +451,10 @@ impl Engine<'_> {
                 self.begin_stop(StopReason::Interrupted, observer);
             }
             self.handle_ready()?;
+            self.collect_stacks(now, observer);
             self.enforce_deadlines(now, observer)?;
             self.complete(guard.as_deref_mut(), observer)?;
+            self.flush_warnings(observer);
             if let Some(error) = self.io_error.take() {
                 self.stop_for_io_error(error, observer);
             }
@@ -463,6 +549,7 @@ impl Engine<'_> {
                     stdin_pipe,
                     env,
                     placement,
+                    core_limit: None,
                 }
             }
             _ => RunSetup {
@@ -470,6 +557,32 @@ impl Engine<'_> {
                 ..RunSetup::default()
             },
         };
+        let mut setup = setup;
+        if let Some(diagnoser) = &self.diagnoser {
+            setup.core_limit = diagnoser.core_limit();
+            let before = match setup.env.iter().position(|(key, _)| key == "PYTHONPATH") {
+                // `--shake py-switch` puts its own directory first, ahead of the PYTHONPATH
+                // flakehunt inherited; the run's own (`--env`) one belongs behind it instead.
+                Some(at) => {
+                    let shaken = setup.env.remove(at).1;
+                    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(shaken.as_os_str());
+                    let mut parts = bytes.splitn(2, |&b| b == b':');
+                    let first = parts.next().unwrap_or_default();
+                    let mut path =
+                        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(first)
+                            .to_os_string();
+                    if let Some(base) = self.python_base.as_ref().filter(|b| !b.is_empty()) {
+                        path.push(":");
+                        path.push(base);
+                    }
+                    Some(path)
+                }
+                None => self.python_base.clone(),
+            };
+            if let Some(path) = diagnoser.python_path(before.as_deref()) {
+                setup.env.push(("PYTHONPATH".into(), path));
+            }
+        }
         let shaken = self.runtime.is_some();
         let child = match self.spawner.spawn(index, &setup) {
             Ok(child) => child,
@@ -516,6 +629,9 @@ impl Engine<'_> {
                 script_wake: None,
                 script_failure: None,
                 seed: shaken.then_some(seed),
+                stacks: None,
+                diagnosing: None,
+                after_stacks: None,
             });
             let slot_index = self.slots.len() - 1;
             self.drive_script(slot_index, None);
@@ -590,6 +706,10 @@ impl Engine<'_> {
         self.stop = Some(reason);
         let now = Instant::now();
         for slot in &mut self.slots {
+            if interrupted && slot.diagnosing.take().is_some() {
+                // Ctrl-C does not wait for a debugger; the reading's result is dropped.
+                slot.after_stacks = None;
+            }
             match slot.role {
                 Role::Running if slot.exit.is_none() && slot.timed_out.is_none() => {
                     slot.role = Role::Cancelled;
@@ -619,6 +739,14 @@ impl Engine<'_> {
             revents: 0,
         });
         self.sources.push(Source::Interrupt);
+        if let Some(diagnoser) = &self.diagnoser {
+            self.poll_fds.push(libc::pollfd {
+                fd: diagnoser.wake_fd().as_raw_fd(),
+                events: readable,
+                revents: 0,
+            });
+            self.sources.push(Source::Stacks);
+        }
         for (slot_index, slot) in self.slots.iter().enumerate() {
             for (pipe_index, pipe) in slot.pipes.iter().enumerate() {
                 if let Some(fd) = pipe {
@@ -670,7 +798,7 @@ impl Engine<'_> {
                 continue;
             }
             match self.sources[entry] {
-                Source::Interrupt => {}
+                Source::Interrupt | Source::Stacks => {}
                 Source::Pipe(slot_index, pipe_index) => {
                     self.read_pipe(slot_index, pipe_index)?;
                     self.drive_script(slot_index, None);
@@ -778,7 +906,130 @@ impl Engine<'_> {
             status,
             at: Instant::now(),
         });
+        self.collect_cores(slot_index, status);
         Ok(())
+    }
+
+    /// Take the cores the run's processes dumped: read them for a crashed run, remove them for
+    /// one that timed out or was cancelled (its signal, not a bug, ended it).
+    fn collect_cores(&mut self, slot_index: usize, status: ExitStatus) {
+        let Some(diagnoser) = self.diagnoser.as_mut() else {
+            return;
+        };
+        let slot = &mut self.slots[slot_index];
+        let cores = diagnoser.collect_cores(slot.index, slot.pid);
+        let ours = slot.timed_out.is_some() || slot.role != Role::Running;
+        if let (ExitStatus::Signal { signal, .. }, false) = (status, ours) {
+            if let Some(warning) = diagnoser.crash_warning(signal) {
+                self.warnings.push(warning);
+            }
+        }
+        if let (
+            ExitStatus::Signal {
+                core_dumped: true, ..
+            },
+            false,
+            true,
+        ) = (status, ours, cores.is_empty())
+        {
+            slot.stacks = Some(diagnoser.lost_core());
+        }
+        if ours || cores.is_empty() {
+            Diagnoser::discard(cores);
+            return;
+        }
+        diagnoser.begin_crash(slot.index, cores);
+        slot.diagnosing = Some(Instant::now());
+    }
+
+    /// Attach the stacks that finished reading, and go on with what each run was waiting for;
+    /// give up on readings that take too long.
+    fn collect_stacks(&mut self, now: Instant, observer: &mut dyn Observer) {
+        let Some(diagnoser) = self.diagnoser.as_mut() else {
+            return;
+        };
+        for (index, stacks) in diagnoser.drain() {
+            let Some(slot_index) = self
+                .slots
+                .iter()
+                .position(|slot| slot.index == index && slot.diagnosing.is_some())
+            else {
+                continue;
+            };
+            let slot = &mut self.slots[slot_index];
+            slot.diagnosing = None;
+            slot.stacks = Some(stacks);
+            self.after_stacks(slot_index, now, observer);
+        }
+        for slot_index in 0..self.slots.len() {
+            let slot = &mut self.slots[slot_index];
+            if slot
+                .diagnosing
+                .is_some_and(|since| now >= since + STACKS_LIMIT)
+            {
+                slot.diagnosing = None;
+                self.warnings.push(format!(
+                    "run {}: reading its stacks took over {} s; it goes on without them",
+                    slot.index,
+                    STACKS_LIMIT.as_secs()
+                ));
+                self.after_stacks(slot_index, now, observer);
+            }
+        }
+        self.flush_warnings(observer);
+    }
+
+    fn flush_warnings(&mut self, observer: &mut dyn Observer) {
+        for warning in self.warnings.drain(..) {
+            observer.notice(Notice::Warning(warning));
+        }
+    }
+
+    /// A run's stacks were read at its time limit: now apply the limit.
+    fn after_stacks(&mut self, slot_index: usize, now: Instant, observer: &mut dyn Observer) {
+        let slot = &mut self.slots[slot_index];
+        let Some(action) = slot.after_stacks.take() else {
+            return;
+        };
+        if slot.role == Role::Running && slot.exit.is_none() {
+            self.apply_timeout(slot_index, action, now, observer);
+        }
+    }
+
+    /// Send the timeout signal (or leave the run running for a debugger, recording it now).
+    fn apply_timeout(
+        &mut self,
+        slot_index: usize,
+        action: OnTimeout,
+        now: Instant,
+        observer: &mut dyn Observer,
+    ) {
+        let timeout = self.spec.timeout;
+        let slot = &mut self.slots[slot_index];
+        match action {
+            OnTimeout::Kill => {
+                signal_group(slot.pid, timeout.signal);
+                let escalate = timeout.signal == libc::SIGKILL;
+                slot.timed_out = Some((timeout.signal, escalate));
+                slot.kill_at = (!escalate).then(|| now + timeout.grace);
+            }
+            OnTimeout::Keep => {
+                let pid = slot.pid;
+                let index = slot.index;
+                let duration = timeout.limit;
+                let capture = slot.capture.take();
+                let stacks = slot.stacks.take();
+                slot.role = Role::Kept;
+                let termination = Termination::TimedOutKept { pid };
+                observer.notice(Notice::KeptRunning { index, pid });
+                match self.make_record(slot_index, termination, duration, capture, stacks) {
+                    Ok(record) => self.deliver(record, observer),
+                    Err(error) => {
+                        self.io_error.get_or_insert(error);
+                    }
+                }
+            }
+        }
     }
 
     fn enforce_deadlines(&mut self, now: Instant, observer: &mut dyn Observer) -> Result<()> {
@@ -787,27 +1038,20 @@ impl Engine<'_> {
             let slot = &mut self.slots[slot_index];
             if slot.deadline.is_some_and(|at| now >= at) && slot.exit.is_none() {
                 slot.deadline = None;
-                match timeout.action {
-                    OnTimeout::Kill => {
-                        signal_group(slot.pid, timeout.signal);
-                        let escalate = timeout.signal == libc::SIGKILL;
-                        slot.timed_out = Some((timeout.signal, escalate));
-                        slot.kill_at = (!escalate).then(|| now + timeout.grace);
+                if let Some(diagnoser) = self.diagnoser.as_mut() {
+                    // Stacks first, while every thread is still where it hung.
+                    if timeout.action == OnTimeout::Kill {
+                        slot.timed_out = Some((timeout.signal, timeout.signal == libc::SIGKILL));
                     }
-                    OnTimeout::Keep => {
-                        let pid = slot.pid;
-                        let index = slot.index;
-                        let duration = timeout.limit;
-                        let capture = slot.capture.take();
-                        slot.role = Role::Kept;
-                        let termination = Termination::TimedOutKept { pid };
-                        observer.notice(Notice::KeptRunning { index, pid });
-                        match self.make_record(slot_index, termination, duration, capture) {
-                            Ok(record) => self.deliver(record, observer),
-                            Err(error) => {
-                                self.io_error.get_or_insert(error);
-                            }
-                        }
+                    slot.after_stacks = Some(timeout.action);
+                    slot.diagnosing = Some(now);
+                    if let Some(warning) = diagnoser.hang_warning() {
+                        self.warnings.push(warning);
+                    }
+                    diagnoser.begin_hang(slot.index, slot.pid);
+                } else {
+                    self.apply_timeout(slot_index, timeout.action, now, observer);
+                    if timeout.action == OnTimeout::Keep {
                         continue;
                     }
                 }
@@ -902,8 +1146,13 @@ impl Engine<'_> {
                         },
                     };
                     let capture = slot.capture.take();
-                    let record = self.make_record(slot_index, termination, duration, capture);
-                    self.slots.swap_remove(slot_index);
+                    let stacks = slot.stacks.take();
+                    let record =
+                        self.make_record(slot_index, termination, duration, capture, stacks);
+                    let slot = self.slots.swap_remove(slot_index);
+                    if let Some(diagnoser) = &self.diagnoser {
+                        diagnoser.run_ended(slot.index);
+                    }
                     match record {
                         Ok(record) => self.deliver(record, observer),
                         Err(error) => {
@@ -918,10 +1167,16 @@ impl Engine<'_> {
                     if let Some(capture) = slot.capture {
                         capture.discard();
                     }
+                    if let Some(diagnoser) = &self.diagnoser {
+                        diagnoser.run_ended(slot.index);
+                    }
                     self.cancelled += 1;
                 }
                 Role::Kept => {
-                    self.slots.swap_remove(slot_index);
+                    let slot = self.slots.swap_remove(slot_index);
+                    if let Some(diagnoser) = &self.diagnoser {
+                        diagnoser.run_ended(slot.index);
+                    }
                 }
             }
         }
@@ -934,6 +1189,7 @@ impl Engine<'_> {
         termination: Termination,
         duration: Duration,
         capture: Option<Capture>,
+        mut stacks: Option<Stacks>,
     ) -> Result<RunRecord, String> {
         let slot = &self.slots[slot_index];
         let rules = &self.spec.output_rules;
@@ -949,6 +1205,9 @@ impl Engine<'_> {
             }
             None => (None, OutputDigest::default()),
         };
+        if let (Some(stacks), Some(output)) = (stacks.as_mut(), output.as_ref()) {
+            diagnose::attach_go_dump(stacks, output);
+        }
         let mut verdict = judge(&termination, &digest);
         if slot.script_failure.is_some() && !matches!(termination, Termination::TimedOut { .. }) {
             verdict = if digest.ignore_matched {
@@ -974,6 +1233,7 @@ impl Engine<'_> {
                 .unwrap_or_default(),
             script_failure: slot.script_failure.clone(),
             seed: slot.seed,
+            stacks,
         })
     }
 

@@ -49,6 +49,8 @@ pub struct RunSetup {
     pub env: Vec<(OsString, OsString)>,
     /// CPU placement and scheduling of this run.
     pub placement: crate::shake::RunPlacement,
+    /// Soft core size limit to give the run (crash backtraces), within its hard limit.
+    pub core_limit: Option<u64>,
 }
 
 /// A spawned run whose exit status has not been collected yet.
@@ -114,6 +116,9 @@ struct ChildContext {
     policy: libc::c_int,
     /// EEVDF slice hint in nanoseconds, or 0.
     slice_ns: u64,
+    /// Soft core size limit of the run, set only when `has_core_limit`.
+    core_limit: u64,
+    has_core_limit: bool,
     fds: [libc::c_int; 3],
     parent: libc::pid_t,
     /// Give up the controlling terminal (TIOCNOTTY) before exec.
@@ -247,6 +252,8 @@ impl Spawner {
             has_nice: placement.nice.is_some(),
             policy: placement.policy.unwrap_or(-1),
             slice_ns: placement.slice_ns.unwrap_or(0),
+            core_limit: setup.core_limit.unwrap_or(0),
+            has_core_limit: setup.core_limit.is_some(),
             cwd: self.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
             fds: [
                 stdin
@@ -438,6 +445,14 @@ extern "C" fn child_main(argument: *mut libc::c_void) -> libc::c_int {
         if context.slice_ns > 0 {
             // Checked by the shake's preflight; a refusal here only loses the hint.
             let _ = sched::set_slice(context.slice_ns);
+        }
+        if context.has_core_limit {
+            // A refusal only costs the crash backtrace.
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) == 0 {
+                limit.rlim_cur = context.core_limit.min(limit.rlim_max);
+                libc::setrlimit(libc::RLIMIT_CORE, &limit);
+            }
         }
         for (target, fd) in context.fds.iter().enumerate() {
             let target = target as libc::c_int;

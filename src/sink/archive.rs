@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::analysis::signature::stack_summary;
+use crate::record::stacks::Stacks;
 use crate::record::{OutputStore, RunRecord, SavedOutput, Signature, Termination, Verdict};
 use crate::runner::capture::{remove_quietly, write_stream_map};
 
@@ -47,6 +49,32 @@ struct RunMeta<'a> {
     script_events: &'a [crate::record::ScriptEvent],
     log: String,
     streams: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stacks: Option<StacksMeta<'a>>,
+}
+
+/// The stacks of a hung or crashed run, in its metadata.
+#[derive(Debug, Serialize)]
+struct StacksMeta<'a> {
+    /// File beside the log (`run-NNNNNN.stacks`).
+    file: String,
+    kind: &'static str,
+    tools: Vec<&'a str>,
+    processes: Vec<ProcessMeta<'a>>,
+    /// The frames part of the signature (`hang: a <- b | c`), when frames were read.
+    summary: Option<String>,
+    notes: &'a [String],
+    /// The core kept for the user (`run-NNNNNN.core`), when their core limit asked for one.
+    core: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessMeta<'a> {
+    pid: u32,
+    name: &'a str,
+    runtime: crate::record::stacks::Runtime,
+    tool: &'a str,
+    threads: usize,
 }
 
 impl Archive {
@@ -116,6 +144,11 @@ impl Archive {
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default()
         };
+        let stacks_path = self.dir.join(format!("{stem}.stacks"));
+        let stacks = match &record.stacks {
+            Some(stacks) => Some(self.save_stacks(stacks, &stem, &stacks_path)?),
+            None => None,
+        };
         let metadata = RunMeta {
             campaign: &self.campaign,
             run: record.index,
@@ -143,6 +176,7 @@ impl Archive {
             script_events: &record.script_events,
             log: file_name(&log),
             streams: file_name(&streams),
+            stacks,
         };
         let mut json = serde_json::to_vec_pretty(&metadata).context("could not encode metadata")?;
         json.push(b'\n');
@@ -150,6 +184,46 @@ impl Archive {
             .with_context(|| format!("could not write {}", meta.display()))?;
         file.write_all(&json)
             .with_context(|| format!("could not write {}", meta.display()))?;
-        Ok(Some(SavedOutput { log, streams, meta }))
+        Ok(Some(SavedOutput {
+            log,
+            streams,
+            meta,
+            stacks: record.stacks.is_some().then_some(stacks_path),
+        }))
+    }
+
+    /// Write a run's stacks report to `path` (and move a core kept for the user beside it).
+    fn save_stacks<'a>(
+        &self,
+        stacks: &'a Stacks,
+        stem: &str,
+        path: &Path,
+    ) -> Result<StacksMeta<'a>> {
+        fs::write(path, stacks.text.as_bytes())
+            .with_context(|| format!("could not write {}", path.display()))?;
+        // A core that cannot be moved is only a convenience lost, not the run's record.
+        let core = stacks.core.as_ref().and_then(|core| {
+            let name = format!("{stem}.core");
+            fs::rename(core, self.dir.join(&name)).ok().map(|()| name)
+        });
+        Ok(StacksMeta {
+            file: format!("{stem}.stacks"),
+            kind: stacks.kind.as_str(),
+            tools: stacks.tools(),
+            processes: stacks
+                .processes
+                .iter()
+                .map(|process| ProcessMeta {
+                    pid: process.pid,
+                    name: &process.name,
+                    runtime: process.runtime,
+                    tool: &process.tool,
+                    threads: process.threads.len(),
+                })
+                .collect(),
+            summary: stack_summary(stacks),
+            notes: &stacks.notes,
+            core,
+        })
     }
 }

@@ -265,6 +265,7 @@ impl Sink for ProgressSink {
                 }
                 format!("stopping: {}; cancelling runs in flight", reason.describe())
             }
+            Notice::Warning(warning) => format!("flakehunt: warning: {warning}"),
             Notice::WaitingForKept { pids } => format!(
                 "waiting for {} kept run{} to exit (pids {}); Ctrl-C kills {}",
                 pids.len(),

@@ -98,6 +98,7 @@ mod tests {
                 script_events,
                 script_failure: None,
                 seed: None,
+                stacks: None,
             },
             signature: None,
             saved: None,

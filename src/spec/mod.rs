@@ -46,6 +46,8 @@ pub struct CampaignSpec {
     pub per_test: Option<crate::target::suite::PerTest>,
     /// The test target, as the summary shows it.
     pub target: Option<crate::analysis::per_test::TargetSummary>,
+    /// Read the stacks of hung runs and the backtraces of crashed ones (`--no-stacks`: off).
+    pub stacks: bool,
 }
 
 /// A delay sweep: run `i` sleeps `delays[i]` at script step `step` instead of drawing from the
@@ -94,6 +96,7 @@ impl CampaignSpec {
             "keep_passing": self.keep_passing,
             "shake": self.shake.as_ref().map(|shake| shake.to_string()),
             "seed": self.seed,
+            "stacks": self.stacks,
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),
