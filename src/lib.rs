@@ -6,6 +6,7 @@
 //! tallies become a [`analysis::summary::Summary`] that [`report`] renders.
 
 pub mod analysis;
+pub mod bisect;
 pub mod campaign;
 pub mod cli;
 pub mod demo;

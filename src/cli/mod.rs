@@ -1,6 +1,7 @@
 //! Command-line definitions (clap), one file per subcommand. Each subcommand turns its arguments
 //! into library calls and returns an exit status; nothing else lives here.
 
+pub mod bisect;
 pub mod demo;
 pub mod history;
 pub mod hunt;
@@ -84,6 +85,8 @@ pub enum Command {
     Window(window::WindowArgs),
     /// Find the perturbation (--shake) that reproduces a failure fastest.
     Hunt(hunt::HuntArgs),
+    /// Find the commit that introduced a rare failure (flake-aware bisection).
+    Bisect(Box<bisect::BisectArgs>),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -120,6 +123,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Compare(args) => verdict::compare(args, &db),
         Command::Window(args) => window::execute(args, &db),
         Command::Hunt(args) => hunt::execute(args, &db),
+        Command::Bisect(args) => bisect::execute(*args, &db),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),
