@@ -599,6 +599,26 @@ impl Search {
     }
 }
 
+/// Whether failure counts at the bad commit settle which failure mode to bisect: the most
+/// common must have failed `wanted` times and at least twice as often as the next, or
+/// `4 * wanted` times whatever the next did. Returns the index of the chosen count.
+pub fn settled_leader(counts: &[u64], wanted: u64) -> Option<usize> {
+    let wanted = wanted.max(1);
+    let (leader, &top) = counts
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))?;
+    let runner_up = counts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader)
+        .map(|(_, c)| *c)
+        .max()
+        .unwrap_or(0);
+    let clear = top >= wanted && top >= 2 * runner_up;
+    (clear || top >= 4 * wanted).then_some(leader)
+}
+
 /// Exponentiate and normalise log-weights (any may be -inf, not all).
 fn normalise_logs(logs: &[f64]) -> Vec<f64> {
     let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -783,6 +803,21 @@ mod tests {
         assert!((posterior[6] - 10.0 / 18.0).abs() < 1e-12);
         assert!(Search::new(9, Some(vec![1.0; 3]), RatePrior::unknown(), policy(0.9)).is_err());
         assert!(Search::new(9, Some(vec![0.0; 9]), RatePrior::unknown(), policy(0.9)).is_err());
+    }
+
+    #[test]
+    fn the_default_target_must_lead_clearly() {
+        assert_eq!(settled_leader(&[], 3), None);
+        assert_eq!(settled_leader(&[2], 3), None);
+        assert_eq!(settled_leader(&[3], 3), Some(0));
+        assert_eq!(settled_leader(&[3, 2], 3), None);
+        assert_eq!(settled_leader(&[1, 4], 3), Some(1));
+        assert_eq!(settled_leader(&[11, 12], 3), Some(1));
+        assert_eq!(
+            settled_leader(&[12, 12], 3),
+            Some(0),
+            "ties go to the first seen"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::analysis::bisect::{
-    BisectReport, Candidate, CommitInfo, CommitReport, Decision, Policy, ProbeRecord,
-    ProbeSignature, RatePrior, Search, Status, Strategy, TargetRecord,
+    settled_leader, BisectReport, Candidate, CommitInfo, CommitReport, Decision, Policy,
+    ProbeRecord, ProbeSignature, RatePrior, Search, Status, Strategy, TargetRecord,
 };
 use crate::analysis::hunt::Budget;
 use crate::bisect::git::{short, Repo};
@@ -35,6 +35,12 @@ const CANDIDATES_SHOWN: usize = 5;
 /// A second probe runs beside the first only where a run gains at least this share of the
 /// information a run at the best commit would.
 const SIDE_PROBE_SHARE: f64 = 0.5;
+
+/// An error after probes began (a full disk, a history that cannot be written): what was done
+/// is recorded, and rerunning the same command resumes it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AfterStart(pub String);
 
 /// What a user asked the bisection to do.
 #[derive(Debug, Clone)]
@@ -150,10 +156,13 @@ impl State {
                 entry.0 += signature.count;
             }
         }
-        let (id, (count, _, text)) = counts
-            .into_iter()
-            .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))?;
-        (count >= self.policy.measure_failures.max(1)).then(|| TargetRecord {
+        // In order of first appearance, so that ties go to the failure seen first.
+        let mut order: Vec<(&str, (u64, usize, &str))> = counts.into_iter().collect();
+        order.sort_by_key(|(_, (_, seq, _))| *seq);
+        let totals: Vec<u64> = order.iter().map(|(_, (count, _, _))| *count).collect();
+        let chosen = settled_leader(&totals, self.policy.measure_failures)?;
+        let (id, (_, _, text)) = order[chosen];
+        Some(TargetRecord {
             id: id.to_string(),
             text: text.to_string(),
         })
@@ -390,8 +399,13 @@ pub fn run(
         out_base,
         interrupted: &interrupts.flag,
     };
-    preflight(&context, &state)?;
-    let budget_spent = drive(&context, &mut state, &mut store, bisection, on_probe)?;
+    // A search that already concluded only reports again: nothing to check out or build.
+    let concluded = state.target.is_some() && state.search()?.decision().is_final();
+    if !concluded {
+        preflight(&context, &state)?;
+    }
+    let budget_spent = drive(&context, &mut state, &mut store, bisection, on_probe)
+        .map_err(|error| AfterStart(format!("{error:#}")))?;
     let interrupted = interrupts.flag.load(Ordering::Relaxed);
     drop(interrupts);
 

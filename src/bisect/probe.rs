@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use regex::Regex;
 
-use crate::analysis::bisect::ProbeSignature;
+use crate::analysis::bisect::{settled_leader, ProbeSignature};
 use crate::analysis::summary::Tally;
 use crate::bisect::workspace::UNTESTABLE_EXIT;
 use crate::campaign::{launch, prepare, CampaignRequest};
@@ -58,8 +58,9 @@ impl Target {
 pub enum StopOn {
     /// At the first failure of the target.
     Target(Target),
-    /// Once any signature reaches this many failures, counting `seen` from earlier probes
-    /// (while the target is still to be chosen at the bad commit).
+    /// Once one signature leads clearly with this many failures (see
+    /// [`settled_leader`]), counting `seen` from earlier probes (while the target is still to
+    /// be chosen at the bad commit).
     AnyReaches {
         /// Failures wanted.
         count: u64,
@@ -129,12 +130,13 @@ impl ProbeSink {
                 }
             }
             StopOn::AnyReaches { count, seen } => {
-                let now = {
-                    let entry = watch.counts.entry(signature.id.clone()).or_insert(0);
-                    *entry += 1;
-                    *entry
-                };
-                if now + seen.get(&signature.id).copied().unwrap_or(0) >= *count {
+                *watch.counts.entry(signature.id.clone()).or_insert(0) += 1;
+                let mut totals = seen.clone();
+                for (id, now) in &watch.counts {
+                    *totals.entry(id.clone()).or_insert(0) += now;
+                }
+                let totals: Vec<u64> = totals.into_values().collect();
+                if settled_leader(&totals, *count).is_some() {
                     watch.stop = true;
                 }
             }

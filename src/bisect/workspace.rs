@@ -80,15 +80,16 @@ impl Workspace {
         let root = std::path::absolute(cache)
             .unwrap_or_else(|_| cache.to_path_buf())
             .join(format!("{name}-{id:016x}"));
+        // A cache inside the checkout would show up in its status.
+        if root.starts_with(&repo.toplevel) {
+            bail!("the worktree cache {} is inside the repository; choose one outside it with --cache-dir", root.display());
+        }
         std::fs::create_dir_all(&root).with_context(|| {
             format!(
                 "cannot create the worktree cache {} (choose another with --cache-dir)",
                 root.display()
             )
         })?;
-        if root.starts_with(&repo.toplevel) {
-            bail!("the worktree cache {} is inside the repository; choose one outside it with --cache-dir", root.display());
-        }
         let lock_path = root.join("lock");
         let lock = File::create(&lock_path)
             .with_context(|| format!("cannot create {}", lock_path.display()))?;

@@ -249,7 +249,15 @@ pub fn execute(args: BisectArgs, db: &Path) -> Result<i32> {
             eprint!("{}", report::bisect::progress(probe, path, resumed));
         }
     };
-    let outcome = crate::bisect::run(&request, db, &mut on_probe)?;
+    let outcome = crate::bisect::run(&request, db, &mut on_probe).map_err(|error| {
+        match error.downcast_ref::<crate::bisect::AfterStart>() {
+            Some(after) => crate::cli::RuntimeError(format!(
+                "{after}; the probes so far are recorded: rerun the same command to continue"
+            ))
+            .into(),
+            None => error,
+        }
+    })?;
     let rendered = if args.run.json {
         let mut line = report::bisect::json(&outcome)?;
         line.push('\n');
