@@ -6,6 +6,7 @@
 //! tallies become a [`analysis::summary::Summary`] that [`report`] renders.
 
 pub(crate) mod analysis;
+pub(crate) mod bisect;
 pub(crate) mod campaign;
 pub mod cli;
 pub(crate) mod demo;

@@ -1,5 +1,6 @@
 //! Analysis of run records: failure signatures, statistics, and campaign summaries.
 
+pub mod bisect;
 pub mod hunt;
 pub mod per_test;
 pub mod runner_messages;

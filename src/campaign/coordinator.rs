@@ -206,7 +206,7 @@ impl Coordinator {
 impl Observer for Coordinator {
     fn run_finished(&mut self, record: RunRecord, _progress: &Progress) -> Flow {
         self.handle(record);
-        if self.error.is_some() {
+        if self.error.is_some() || self.sinks.iter().any(|sink| sink.wants_stop()) {
             Flow::Stop
         } else {
             Flow::Continue

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap), one file per subcommand. Each subcommand turns its arguments
 //! into library calls and returns an exit status; nothing else lives here.
 
+pub mod bisect;
 pub mod completions;
 pub mod demo;
 pub mod history;
@@ -154,6 +155,8 @@ pub enum Command {
     Manpage(manpage::ManpageArgs),
     /// Write a campaign, sweep, hunt or history query as HTML, Markdown, JUnit or annotations.
     Report(report::ReportArgs),
+    /// Find the commit that introduced a rare failure (flake-aware bisection).
+    Bisect(Box<bisect::BisectArgs>),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -195,6 +198,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Completions(args) => completions::execute(&args),
         Command::Manpage(args) => manpage::execute(&args),
         Command::Report(args) => report::execute(args, &db()),
+        Command::Bisect(args) => bisect::execute(*args, &db()),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

@@ -2,6 +2,7 @@
 //! rendering, all sharing the units in [`format`]. Views take finished results and never run
 //! or query anything themselves.
 
+pub mod bisect;
 pub mod compare;
 pub mod demo;
 pub mod export;

@@ -23,6 +23,11 @@ pub trait Sink {
     fn tick(&mut self, _progress: &Progress, _tally: &Tally) {}
     /// Something happened worth telling.
     fn notice(&mut self, _notice: &Notice) {}
+    /// Whether this sink wants the campaign to stop now (a condition only it can see, such as a
+    /// failure of one particular signature); runs in flight are then cancelled.
+    fn wants_stop(&self) -> bool {
+        false
+    }
     /// The campaign is over.
     fn finished(&mut self, _summary: &Summary) -> Result<()> {
         Ok(())

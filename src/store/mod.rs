@@ -7,6 +7,7 @@
 //! read-only connection, reported and left byte-for-byte untouched. Reading never writes either:
 //! a read-only file in a read-only directory, an older schema and an empty file all read.
 
+pub mod bisect;
 pub mod hunt;
 pub mod per_test;
 pub mod query;

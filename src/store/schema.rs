@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// `PRAGMA application_id` of a flakehunt history: "FlkH".
 pub const APPLICATION_ID: i32 = 0x466c_6b48;
@@ -149,6 +149,38 @@ CREATE TABLE hunt_campaigns (
     PRIMARY KEY (hunt, campaign)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Searches of `flakehunt bisect`, found again by their key to resume them.
+CREATE TABLE bisections (
+    id         INTEGER PRIMARY KEY,
+    key        TEXT NOT NULL,   -- hash of what defines the search: repository, range, command...
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    repo       TEXT NOT NULL,
+    good       TEXT NOT NULL,   -- full commit hashes
+    bad        TEXT NOT NULL,
+    spec       TEXT NOT NULL,   -- JSON: command, build, confidence, rate, signature...
+    path       TEXT NOT NULL,   -- JSON array: the commits searched, good first
+    target     TEXT,            -- JSON {id, text}: the failure mode searched for, once known
+    status     TEXT NOT NULL,   -- searching | culprit | ambiguous | predates | budget | interrupted
+    result     TEXT             -- JSON: the last report
+);
+CREATE INDEX bisections_key ON bisections(key);
+-- Each probe of a bisection: a batch of runs at one commit, run as a campaign of its own.
+CREATE TABLE bisect_probes (
+    bisection  INTEGER NOT NULL REFERENCES bisections(id),
+    seq        INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    commit_id  TEXT NOT NULL,
+    campaign   TEXT,            -- NULL when nothing ran (the build failed)
+    runs       INTEGER NOT NULL,
+    passes     INTEGER NOT NULL,
+    signatures TEXT NOT NULL,   -- JSON array of {id, text, count, ignored}
+    untestable TEXT,            -- why the commit cannot be tested, if it cannot
+    posterior  TEXT NOT NULL,   -- JSON: the leading candidates after this probe
+    PRIMARY KEY (bisection, seq)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
@@ -188,6 +220,21 @@ CREATE TEMP TABLE hunt_campaigns (
     hunt INTEGER NOT NULL, campaign TEXT NOT NULL, arm TEXT NOT NULL,
     PRIMARY KEY (hunt, campaign)
 ) WITHOUT ROWID;
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP TABLE bisections (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, repo TEXT NOT NULL, good TEXT NOT NULL, bad TEXT NOT NULL,
+    spec TEXT NOT NULL, path TEXT NOT NULL, target TEXT, status TEXT NOT NULL, result TEXT
+);
+CREATE TEMP TABLE bisect_probes (
+    bisection INTEGER NOT NULL, seq INTEGER NOT NULL, created_at TEXT NOT NULL,
+    commit_id TEXT NOT NULL, campaign TEXT, runs INTEGER NOT NULL, passes INTEGER NOT NULL,
+    signatures TEXT NOT NULL, untestable TEXT, posterior TEXT NOT NULL,
+    PRIMARY KEY (bisection, seq)
+);
 "#,
     ),
 ];
