@@ -6,6 +6,6 @@ pub mod coordinator;
 pub mod launch;
 pub mod setup;
 
-pub use coordinator::{run_campaign, CampaignOptions, CampaignResult};
-pub use launch::{launch, Outputs};
+pub use coordinator::{run_campaign, CampaignOptions, CampaignResult, Steering};
+pub use launch::{launch, launch_steered, Outputs};
 pub use setup::{prepare, CampaignRequest, Prepared};

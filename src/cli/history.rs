@@ -68,10 +68,33 @@ pub fn show(args: ShowArgs, db: &Path) -> Result<i32> {
     let id = query::resolve_campaign(&store, &args.id)?;
     let row = query::campaign(&store, &id)?;
     let summary = query::summary(&store, &id)?;
-    let shown = if args.json {
-        report::history::show_json(&summary)? + "\n"
-    } else {
-        report::history::show_text(&summary, &row)
+    let parts: Vec<report::hunt::PartRow> = crate::store::hunt::parts(&store, &id)?
+        .into_iter()
+        .map(|part| report::hunt::PartRow {
+            label: part.label,
+            shake: part.shake,
+            runs: part.runs,
+            failures: part.failures,
+            run_time_s: part.run_time_us as f64 / 1e6,
+        })
+        .collect();
+    let hunt = crate::store::hunt::hunt_of(&store, &id)?;
+    let shown = match (args.json, parts.is_empty()) {
+        (true, true) => report::history::show_json(&summary)? + "\n",
+        (true, false) => {
+            let mut value: serde_json::Value =
+                serde_json::from_str(&report::history::show_json(&summary)?)?;
+            let extra = report::hunt::show_parts_json(&parts, hunt.as_ref())?;
+            if let (Some(object), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+                object.extend(extra.clone());
+            }
+            value.to_string() + "\n"
+        }
+        (false, true) => report::history::show_text(&summary, &row),
+        (false, false) => {
+            report::history::show_text(&summary, &row)
+                + &report::hunt::show_parts_text(&parts, hunt.as_ref())
+        }
     };
     let _ = std::io::stdout().lock().write_all(shown.as_bytes());
     Ok(EXIT_OK)

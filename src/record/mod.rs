@@ -251,6 +251,11 @@ pub struct RunRecord {
     pub script_failure: Option<String>,
     /// The run's seed (`FLAKEHUNT_SEED`) when it was shaken: replay it with `--seed`.
     pub seed: Option<u64>,
+    /// The campaign part it belonged to (a hunt's arm, a window's phase); 0 in one-part
+    /// campaigns.
+    pub part: usize,
+    /// Time it spent frozen by `--shake freeze` (part of `duration`).
+    pub paused: Duration,
 }
 
 /// A run once the campaign has classified and archived it: the record, its failure signature

@@ -20,6 +20,8 @@ pub struct Archive {
     command: Vec<String>,
     keep_passing: bool,
     shake: Option<String>,
+    /// Label and shake of each part, when the campaign has parts.
+    parts: Vec<(String, Option<String>)>,
 }
 
 /// Metadata written next to each saved log (`run-NNNNNN.json`).
@@ -42,8 +44,12 @@ struct RunMeta<'a> {
     output_bytes: u64,
     leaked_pipes: bool,
     script_failure: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    part: Option<&'a str>,
     shake: Option<&'a str>,
     seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frozen_s: Option<f64>,
     script_events: &'a [crate::record::ScriptEvent],
     log: String,
     streams: String,
@@ -58,7 +64,14 @@ impl Archive {
             command,
             keep_passing,
             shake: None,
+            parts: Vec::new(),
         }
+    }
+
+    /// Record each run's part (by label) and that part's perturbation instead of one shake.
+    pub fn with_parts(mut self, parts: Vec<(String, Option<String>)>) -> Self {
+        self.parts = parts;
+        self
     }
 
     /// Record this perturbation with every saved run.
@@ -143,8 +156,13 @@ impl Archive {
             output_bytes: record.digest.total_bytes,
             leaked_pipes: record.leaked_pipes,
             script_failure: record.script_failure.as_deref(),
-            shake: self.shake.as_deref(),
+            part: self.parts.get(record.part).map(|(label, _)| label.as_str()),
+            shake: match self.parts.get(record.part) {
+                Some((_, shake)) => shake.as_deref(),
+                None => self.shake.as_deref(),
+            },
             seed: record.seed,
+            frozen_s: (!record.paused.is_zero()).then_some(record.paused.as_secs_f64()),
             script_events: &record.script_events,
             log: file_name(&log),
             streams: file_name(&streams),
