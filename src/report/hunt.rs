@@ -134,17 +134,23 @@ fn render_into(out: &mut String, view: &HuntView) -> std::fmt::Result {
     match (outcome.search, &outcome.exploration) {
         (Some(end), Some(cost)) => {
             let winner = &outcome.arms[end.arm].shake;
+            let others = match cost.others {
+                0 => String::new(),
+                1 => format!(", {} on 1 other arm", seconds(cost.others_s)),
+                n => format!(", {} on {n} other arms", seconds(cost.others_s)),
+            };
+            let plain = if winner == PLAIN {
+                String::new()
+            } else {
+                format!(", {} on plain", seconds(cost.plain_s))
+            };
             writeln!(
                 out,
-                "search: {winner} reached {} failures in {} over {} runs ({} on it, {} on plain, {} on {} other arm{})",
+                "search: {winner} reached {} failures in {} over {} runs ({} on it{plain}{others})",
                 view.target,
                 seconds(end.time_s),
                 thousands(end.runs),
                 seconds(cost.winner_s),
-                seconds(cost.plain_s),
-                seconds(cost.others_s),
-                cost.others,
-                if cost.others == 1 { "" } else { "s" }
             )?;
             let confirming = view.elapsed.as_secs_f64() - end.time_s;
             if outcome.runs > end.runs && winner != PLAIN {

@@ -37,7 +37,8 @@ pub fn default_arms(cpus: usize, detection: &Detection, noise_available: bool) -
     arms.push(format!("nice=19,cpu-load={cpus}"));
     arms.push("freeze=1ms..20ms@5ms".into());
     arms.push("pin=one-core,cpu-load=1".into());
-    arms.push(format!("sched=idle,cpu-load={cpus}"));
+    // Half-duty load: under full load an idle-class run starves (a run takes minutes).
+    arms.push(format!("sched=idle,cpu-load={cpus}:50"));
     match (reach.preload, noise_available) {
         (true, true) => {
             arms.push("noise=0.05".into());
