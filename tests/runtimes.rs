@@ -672,3 +672,69 @@ fn the_generated_sitecustomize_never_raises_and_leaves_errors_to_the_one_it_chai
     assert!(stderr.contains("theirs is broken"), "{stderr}");
     assert!(!stderr.contains("KeyError"), "{stderr}");
 }
+
+#[test]
+fn runs_of_arms_with_different_load_never_overlap() {
+    let dir = scratch();
+    let events = dir.path().join("events.ndjson");
+    let output = flakehunt()
+        .args([
+            "hunt",
+            "--quiet",
+            "--json",
+            "--no-history",
+            "--budget",
+            "3s",
+            "-j",
+            "2",
+        ])
+        .args([
+            "--arms",
+            "plain;cpu-load=1;nice=5",
+            "--batch",
+            "4",
+            "--events",
+        ])
+        .arg(&events)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--")
+        .arg(common::fixture())
+        .arg("sleep:3")
+        .output()
+        .expect("hunt");
+    assert_eq!(output.status.code(), Some(0), "{}", ok(&output));
+    let text = std::fs::read_to_string(&events).expect("events");
+    // (part, start, end) in milliseconds since the epoch.
+    let mut runs: Vec<(u64, f64, f64)> = Vec::new();
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("event");
+        if event["type"] != "run" {
+            continue;
+        }
+        let started = event["started_at"].as_str().expect("start");
+        let started = humantime::parse_rfc3339(started).expect("rfc3339");
+        let start = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("epoch")
+            .as_secs_f64()
+            * 1e3;
+        let end = start + event["duration_s"].as_f64().expect("duration") * 1e3;
+        runs.push((event["part"].as_u64().expect("part"), start, end));
+    }
+    let parts: BTreeSet<u64> = runs.iter().map(|run| run.0).collect();
+    assert_eq!(parts.len(), 3, "every arm ran: {runs:?}");
+    let loaded = |part: u64| part == 1;
+    for a in &runs {
+        for b in &runs {
+            if loaded(a.0) != loaded(b.0) {
+                // Start times are stored to the millisecond.
+                let overlap = a.2.min(b.2) - a.1.max(b.1);
+                assert!(
+                    overlap < 1.5,
+                    "runs overlap by {overlap:.1} ms: {a:?} {b:?}"
+                );
+            }
+        }
+    }
+}

@@ -132,7 +132,14 @@ fn choose_arms(args: &HuntArgs, detection: &Detection) -> Result<(Vec<Part>, Str
             });
             continue;
         }
-        let mut shake = Shake::parse(text)?;
+        let mut shake = Shake::parse(text).map_err(|error| {
+            anyhow::anyhow!(
+                "--arms: arm '{text}', item {} '{}': {}",
+                error.position,
+                error.item,
+                error.message
+            )
+        })?;
         for warning in shake.preflight() {
             eprintln!("flakehunt: warning: arm {text}: {warning}");
         }
