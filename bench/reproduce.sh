@@ -1,52 +1,75 @@
 #!/usr/bin/env bash
-# Reproduction benchmark: runs and wall time to the first failure of each program of the racy
-# corpus (fixtures/racy/*.c), with a plain rerun loop against flakehunt's perturbations.
+# Reproduction benchmark: wall time to K failures with `flakehunt hunt` against a plain rerun
+# loop with the same budget, on races nobody wrote for flakehunt's perturbations: the racy
+# corpus (fixtures/racy/*.c), the runtime fixtures (fixtures/runtimes: a sleep used instead of
+# a join, a Go goroutine-start race, a Python thread-start race) and fh-futex-race (a Rust
+# std::sync race).
 #
-# For each fixture and each of SEEDS independent attempts (every campaign draws its own seeds):
-#   plain  flakehunt run -j 2 --max-failures 1 --duration BUDGET -n CAP -- ./prog
-#   hunt   flakehunt hunt --budget BUDGET --failures 1 -- ./prog   (runs summed over its arms)
-#   fixed  flakehunt run --shake 'pin=one-core,nice=19' (same stop rules as plain)
-# An attempt that never fails within its budget counts as ">N runs": a speedup computed from it
-# is a bound. Prints a table of medians per fixture and the median speedup over fixtures.
-# Targets: hunt's median speedup in runs to first failure >= 10x, and no fixture's median wall
-# time to first failure with hunt more than 2x plain's.
+# For each fixture and each of SEEDS independent attempts:
+#   plain  flakehunt run -j 2 --max-failures K --duration BUDGET -- PROG
+#   hunt   flakehunt hunt -j 2 --failures K --budget BUDGET -- PROG   (default arms)
+# Wall time to K failures is the campaign's elapsed time for plain and the hunt's search time
+# (until one arm had K failures; the confirmation after it is not counted) for hunt. An attempt
+# that did not get there within the budget counts as ">BUDGET", so a ratio computed from it is
+# a bound. Runs per failure are shown beside (plain: its runs over its failures; hunt: every
+# run of the search, on every arm, over K).
 #
-# Usage: bench/reproduce.sh [SEEDS] [BUDGET] [CAP]   (defaults: 5 60s 200000)
-# Until `flakehunt hunt` exists, the hunt column is skipped.
+# Prints per fixture the medians and the ratio plain time / hunt time (above 1: hunt was
+# faster), then the median ratio over all fixtures and over those whose plain failure rate is
+# rarer than 1 in 1,000. Targets: no fixture below 0.8; a median of at least 5 on the rare ones.
+#
+# Usage: bench/reproduce.sh [SEEDS] [BUDGET] [K]   (defaults: 3 40s 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=${1:-5}
-budget=${2:-60s}
-cap=${3:-200000}
+seeds=${1:-3}
+budget=${2:-40s}
+failures=${3:-3}
 
 command -v cc >/dev/null 2>&1 || { echo "reproduce.sh: a C compiler (cc) is required" >&2; exit 2; }
 command -v python3 >/dev/null 2>&1 || { echo "reproduce.sh: python3 is required" >&2; exit 2; }
-cargo build --release --quiet -p flakehunt
+cargo build --release --quiet -p flakehunt -p flakehunt-fixtures
 flakehunt="${CARGO_TARGET_DIR:-target}/release/flakehunt"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for source in fixtures/racy/*.c; do
+mkdir -p "$work/bin"
+for source in fixtures/racy/*.c fixtures/runtimes/sleep_join.c; do
     name=$(basename "$source" .c)
-    cc -std=c11 -O1 -pthread -o "$work/$name" "$source"
+    cc -std=gnu11 -O1 -pthread -o "$work/bin/$name" "$source"
 done
+if command -v go >/dev/null 2>&1; then
+    (cd "$work" && GOCACHE="$work/go-cache" GOPATH="$work/go-path" \
+        go build -o "$work/bin/go_start_race" "$OLDPWD/fixtures/runtimes/go_start_race.go")
+else
+    echo "reproduce.sh: go not found; go_start_race skipped" >&2
+fi
+cp fixtures/runtimes/thread_start_race.py "$work/bin/thread_start_race.py"
+cp "${CARGO_TARGET_DIR:-target}/release/fh-futex-race" "$work/bin/fh-futex-race"
 
-python3 - "$flakehunt" "$work" "$seeds" "$budget" "$cap" <<'PY'
+python3 - "$flakehunt" "$work" "$seeds" "$budget" "$failures" <<'PY'
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-flakehunt, work, seeds, budget, cap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-fixtures = sorted(
-    n for n in os.listdir(work) if os.path.isfile(os.path.join(work, n)) and os.access(os.path.join(work, n), os.X_OK)
-)
-FIXED = "pin=one-core,nice=19"
-stops = ["--json", "--no-history"]
-plain_stops = ["--quiet", "-j", "2", "--max-failures", "1", "--duration", budget, "-n", cap]
+flakehunt, work, seeds, budget, failures = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+bin_dir = os.path.join(work, "bin")
+fixtures = sorted(os.listdir(bin_dir))
+
+
+def seconds_of(text):
+    """`40s`, `2m`, `1h` or `90` (seconds) in seconds."""
+    for unit, scale in (("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * scale
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    sys.exit(f"reproduce.sh: budget '{text}' is not like 40s, 2m or 1h")
+
+
+budget_s = seconds_of(budget)
 
 
 def busy_seconds():
@@ -56,154 +79,130 @@ def busy_seconds():
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def our_seconds():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def wait_until_quiet(limit=120):
-    """Wait (at most `limit` seconds) for a second in which other processes used < 4% of a CPU."""
+def wait_until_quiet(limit=10):
+    """Wait (at most `limit` seconds) for a second in which other processes used < 10% of a CPU."""
     for _ in range(limit):
         before = busy_seconds()
         time.sleep(1)
-        if busy_seconds() - before < 0.04:
-            return
+        if busy_seconds() - before < 0.1:
+            return True
+    return False
 
 
-def campaign(args):
-    """Run flakehunt; returns (found, runs, elapsed_s, arm, foreign_cpu_s) or a string
-    explaining a skip. Other processes' CPU use would perturb the runs like a load generator,
-    so each attempt starts on a quiet machine, and the CPU time they took anyway is returned."""
-    wait_until_quiet()
-    busy_before, ours_before, started = busy_seconds(), our_seconds(), time.monotonic()
+def attempt(method, prog):
+    """One campaign: (reached K, seconds to K or the budget, runs, failures, winning arm,
+    quiet machine before it)."""
+    quiet = wait_until_quiet()
     with tempfile.TemporaryDirectory(dir=work, prefix="out-") as out:
-        command = [flakehunt] + args[:1] + stops + ["--out", os.path.join(out, "o")] + args[1:]
+        common = ["--json", "--no-history", "-j", "2", "--out", os.path.join(out, "o")]
+        if method == "plain":
+            args = ["run", "--quiet", "--max-failures", str(failures), "--duration", budget]
+        else:
+            args = ["hunt", "--quiet", "--failures", str(failures), "--budget", budget]
+        command = [flakehunt] + args + common + ["--", prog]
         done = subprocess.run(command, capture_output=True, text=True)
-    foreign = max(0.0, (busy_seconds() - busy_before) - (our_seconds() - ours_before))
-    disturbed = foreign / max(time.monotonic() - started, 1.0) > 0.05
-    if done.returncode == 2:
-        if "unrecognized subcommand" in done.stderr:
-            return "unknown subcommand"
+    if done.returncode not in (0, 1):
         sys.exit(f"flakehunt failed: {' '.join(command)}\n{done.stderr}")
-    summary = json.loads(done.stdout)
-    if "arms" in summary:
-        found = [arm["shake"] for arm in summary["arms"] if arm["failures"] > 0]
-        return bool(found), summary["runs"], summary["elapsed_s"], (found[0] if found else "-"), disturbed
-    return summary["failures"] > 0, summary["runs"], summary["elapsed_s"], "", disturbed
+    result = json.loads(done.stdout)
+    if method == "plain":
+        reached = result["failures"] >= failures
+        return reached, result["elapsed_s"], result["runs"], result["failures"], "", quiet
+    search = result.get("search")
+    if search:
+        return True, search["time_s"], search["runs"], failures, result["winner"], quiet
+    found = sum(arm["failures"] for arm in result["arms"])
+    return False, result["elapsed_s"], result["runs"], found, "-", quiet
 
 
-methods = {
-    "plain": lambda prog: ["run"] + plain_stops + ["--", prog],
-    "hunt": lambda prog: ["hunt", "--budget", budget, "--failures", "1", "--", prog],
-    "fixed": lambda prog: ["run", "--shake", FIXED] + plain_stops + ["--", prog],
-}
-skipped = set()
+results = {name: {"plain": [], "hunt": []} for name in fixtures}
 noisy = 0
-results = {name: {method: [] for method in methods} for name in fixtures}
 for name in fixtures:
-    prog = os.path.join(work, name)
+    prog = os.path.join(bin_dir, name)
     for seed in range(seeds):
-        for method, args in methods.items():
-            if method in skipped:
-                continue
-            result = campaign(args(prog))
-            if isinstance(result, str):
-                print(f"  {method}: {result}; skipped", file=sys.stderr)
-                skipped.add(method)
-                continue
+        for method in ("plain", "hunt"):
+            result = attempt(method, prog)
             results[name][method].append(result)
-            found, runs, elapsed, arm, disturbed = result
-            noisy += disturbed
+            reached, seconds, runs, found, arm, quiet = result
+            noisy += not quiet
             print(
-                f"  {name:<22} attempt {seed + 1}  {method:<5}  "
-                f"{'' if found else '>'}{runs} runs  {elapsed:.1f}s  {arm}"
-                f"{'  (other processes were busy)' if disturbed else ''}",
+                f"  {name:<22} attempt {seed + 1}  {method:<5} {'' if reached else '>'}{seconds:6.1f}s"
+                f"  {runs:>7} runs  {found} failures  {arm}{'' if quiet else '  (machine busy)'}",
                 file=sys.stderr,
             )
 
 
-def median(attempts, index):
-    """Median of field `index` over attempts, and whether it is only a lower bound."""
-    ordered = sorted(attempts, key=lambda a: (a[index], not a[0]))
+def median_time(attempts):
+    """Median time to K over attempts, and whether it is only a lower bound."""
+    ordered = sorted(attempts, key=lambda a: (a[1] if a[0] else float("inf")))
     middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
-    value = statistics.mean(a[index] for a in middle)
-    return value, any(not a[0] for a in middle)
+    bound = any(not a[0] for a in middle)
+    value = statistics.mean(a[1] if a[0] else budget_s for a in middle)
+    return value, bound
 
 
-def show(value, bound, unit=""):
-    """A median as text: runs as a whole number, seconds with one decimal; '>' marks a bound."""
-    text = f"{value:.0f}" if unit == "" else f"{value:.1f}{unit}"
-    return (">" if bound else "") + text
+def runs_per_failure(attempts, method):
+    runs = sum(a[2] for a in attempts)
+    found = sum(a[3] for a in attempts)
+    return runs / found if found else None, runs
 
 
-def ratio(base, base_bound, other, other_bound):
-    """base/other with its kind: '=' exact, '>' lower bound, '<' upper bound, '?' unknown."""
-    if other_bound and base_bound:
-        return None, "?"
-    value = base / max(other, 1e-9)
-    return value, ">" if base_bound else "<" if other_bound else "="
+def text(value, bound):
+    return (">" if bound else "") + f"{value:.1f}s"
 
 
 print()
-header = f"{'fixture':<22} {'plain runs':>11} {'wall':>7}"
-active = [m for m in ("hunt", "fixed") if m not in skipped]
-for method in active:
-    label = "hunt" if method == "hunt" else FIXED
-    header += f"  {label + ' runs':>{max(11, len(label) + 5)}} {'wall':>7} {'speedup':>8} {'wall x':>7}"
-print(header)
-speedups = {m: [] for m in active}
-wall_ratios = {m: [] for m in active}
-best_arms = {}
+print(f"wall time to {failures} failures, budget {budget}, median of {seeds} attempts, -j 2")
+print(f"{'fixture':<22} {'plain rate':>11} {'plain':>7} {'runs/fail':>10} {'hunt':>7} {'runs/fail':>10} {'hunt x':>7}  hunt's winner")
+ratios = []
 for name in fixtures:
-    plain = results[name]["plain"]
-    p_runs, p_bound = median(plain, 1)
-    p_wall, p_wall_bound = median(plain, 2)
-    line = f"{name:<22} {show(p_runs, p_bound):>11} {show(p_wall, p_wall_bound, 's'):>7}"
-    for method in active:
-        label = "hunt" if method == "hunt" else FIXED
-        attempts = results[name][method]
-        m_runs, m_bound = median(attempts, 1)
-        m_wall, m_wall_bound = median(attempts, 2)
-        speedup, kind = ratio(p_runs, p_bound, m_runs, m_bound)
-        wall, wall_kind = ratio(m_wall, m_wall_bound, p_wall, p_wall_bound)
-        speedups[method].append((speedup, kind))
-        wall_ratios[method].append((wall, wall_kind))
-        s_text = "?" if speedup is None else f"{'' if kind == '=' else kind}{speedup:.1f}x"
-        w_text = "?" if wall is None else f"{'' if wall_kind == '=' else wall_kind}{wall:.2f}x"
-        line += (
-            f"  {show(m_runs, m_bound):>{max(11, len(label) + 5)}} {show(m_wall, m_wall_bound, 's'):>7}"
-            f" {s_text:>8} {w_text:>7}"
-        )
-        if method == "hunt":
-            arms = [a[3] for a in attempts if a[0]]
-            best_arms[name] = max(set(arms), key=arms.count) if arms else "-"
-    print(line)
-if best_arms:
-    print()
-    for name in fixtures:
-        print(f"  {name:<22} hunt found it with: {best_arms[name]}")
-print()
-for method in active:
-    label = "hunt" if method == "hunt" else f"--shake {FIXED}"
-    known = [value for value, kind in speedups[method] if value is not None]
+    plain, hunt = results[name]["plain"], results[name]["hunt"]
+    p_time, p_bound = median_time(plain)
+    h_time, h_bound = median_time(hunt)
+    p_rpf, p_runs = runs_per_failure(plain, "plain")
+    h_rpf, _ = runs_per_failure(hunt, "hunt")
+    p_found = sum(a[3] for a in plain)
+    rate = p_found / p_runs if p_runs else 0.0
+    if p_bound and h_bound:
+        ratio, kind = None, "?"
+    else:
+        ratio = p_time / max(h_time, 1e-3)
+        kind = ">" if p_bound else "<" if h_bound else "="
+    ratios.append((name, ratio, kind, rate))
+    arms = [a[4] for a in hunt if a[0]]
+    winner = max(set(arms), key=arms.count) if arms else "-"
+    rate_text = f"1/{1 / rate:,.0f}" if rate > 0 else f"<1/{p_runs:,}"
+    ratio_text = "?" if ratio is None else f"{'' if kind == '=' else kind}{ratio:.2f}"
+    rpf = lambda v: "-" if v is None else f"{v:,.0f}"
+    print(
+        f"{name:<22} {rate_text:>11} {text(p_time, p_bound):>7} {rpf(p_rpf):>10} "
+        f"{text(h_time, h_bound):>7} {rpf(h_rpf):>10} {ratio_text:>7}  {winner}"
+    )
+
+
+def summary(label, rows):
+    known = [r for r in rows if r[1] is not None]
     if not known:
-        print(f"{label}: no speedup measurable (neither side failed)")
-        continue
-    med = statistics.median(known)
-    bounds = sum(1 for _, kind in speedups[method] if kind != "=")
-    note = f" ({bounds} of {len(known)} fixtures are bounds)" if bounds else ""
-    # The targets are hunt's; a single fixed perturbation is shown for comparison.
-    target = lambda ok, text: f"  (target {text}: {'ok' if ok else 'MISSED'})" if method == "hunt" else ""
-    print(f"{label}: median speedup in runs to first failure {med:.1f}x{note}{target(med >= 10, '>= 10x')}")
-    walls = [(value, name) for (value, kind), name in zip(wall_ratios[method], fixtures) if value is not None]
-    if walls:
-        worst, worst_name = max(walls)
-        print(
-            f"{label}: worst wall time to first failure vs plain {worst:.2f}x ({worst_name})"
-            f"{target(worst <= 2, '<= 2x')}"
-        )
+        print(f"{label}: no ratio measurable")
+        return None
+    med = statistics.median(r[1] for r in known)
+    bounds = sum(1 for r in known if r[2] != "=")
+    note = f" ({bounds} of {len(known)} are bounds)" if bounds else ""
+    print(f"{label}: median hunt x {med:.2f} over {len(known)} fixtures{note}")
+    return med
+
+
+print()
+overall = summary("all fixtures", ratios)
+worst = [r for r in ratios if r[1] is not None and r[2] != ">" and r[1] < 0.8]
+print(
+    f"fixtures where hunt took longer than 1/0.8 of plain's time: "
+    f"{', '.join(f'{n} ({v:.2f})' for n, v, _, _ in worst) or 'none'}"
+    f"  (target: none: {'ok' if not worst else 'MISSED'})"
+)
+rare = [r for r in ratios if r[3] < 1e-3]
+med = summary("fixtures rarer than 1 in 1,000 plain", rare)
+if med is not None:
+    print(f"  (target >= 5: {'ok' if med >= 5 else 'MISSED'})")
 if noisy:
-    print(f"note: other processes loaded the machine during {noisy} attempts; rerun on a quiet machine")
-if "hunt" in skipped:
-    print("hunt: skipped (this flakehunt has no `hunt` subcommand)")
+    print(f"note: the machine was busy before {noisy} attempts; timings are noisier than on a quiet machine")
 PY

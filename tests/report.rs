@@ -283,7 +283,16 @@ fn a_hunt_and_a_sweep_report_their_arms_and_window() {
     let html = std::fs::read_to_string(&page).expect("hunt report");
     assert_no_injection(&html);
     assert!(html.contains("<section id=\"hunt\">") && html.contains("Best arm:"));
-    assert!(html.contains("<section id=\"campaigns\">"), "its batches");
+    // A hunt is one campaign of its arms: the hunt section lists every arm it tried.
+    let section = html
+        .split("<section id=\"hunt\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .unwrap_or_default();
+    assert!(
+        section.contains("plain") && section.contains("nice=5"),
+        "its arms: {section}"
+    );
     let md = report(&db, dir.path(), &["hunt:last", "--format", "md"]);
     assert!(
         text(&md.stdout).contains("| `nice=5` |"),

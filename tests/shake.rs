@@ -237,6 +237,8 @@ fn hunt_finds_the_perturbation_that_reproduces() {
             "3",
             "--batch",
             "10",
+            "--confirm",
+            "0",
         ])
         .args([
             "--arms",

@@ -1,13 +1,31 @@
-//! The hunt bandit: which perturbation arm gets the next batch of runs, when the hunt stops,
-//! and the final ranking (rates, speedups over plain, failure modes an arm made disappear).
-//! Pure bookkeeping: batch outcomes and elapsed time come in as data.
+//! The hunt bandit: which perturbation arm gets the next batch of runs, when the hunt has found
+//! enough, and the final ranking (rates, speedups over plain with their intervals, what the
+//! exploration cost, failure modes an arm made disappear). Pure bookkeeping: each run's outcome
+//! and cost in wall time come in as data.
+//!
+//! The reward is failures per second of wall time, because that is what a user waits for: an
+//! arm that fails twice as often per run but runs three times slower loses. Plain (the program
+//! undisturbed) is an arm like the others, with two guarantees of its own:
+//! - **Exploration is paid for.** An arm other than plain only gets a batch while the failures
+//!   the perturbations found, less what they cost in plain's (optimistic) failure rate, stay
+//!   above a share [`Policy::explore`] of plain's own: a conservative bandit, so that while no
+//!   perturbation helps, the hunt finds failures at least `1 - explore` times as fast as a plain
+//!   loop (in expectation).
+//! - **Plain keeps a minimum share** [`Policy::plain_share`] of the time, so its rate, and every
+//!   speedup, means something.
+//!
+//! Among the arms allowed, the one whose rate per second could be highest (the upper end of its
+//! exact Poisson interval) runs next. Once an arm reaches the failure target the search is over
+//! and a confirmation phase, [`Policy::confirm`] of the budget (never longer than the search
+//! took), measures only that arm and plain, so the speedup the hunt prints rests on both.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use statrs::function::gamma::{checked_gamma_lr, checked_gamma_ur};
 
-use crate::analysis::stats::{clopper_pearson, rate_ratio, upper_bound, Interval};
+use crate::analysis::stats::{clopper_pearson, Interval};
 
 /// The arm that runs the program undisturbed; speedups are relative to it.
 pub const PLAIN: &str = "plain";
@@ -18,6 +36,16 @@ const CONFIDENCE: f64 = 0.95;
 /// A signature absent from an arm counts as made to disappear when, at the reference rate, the
 /// chance of seeing none of it in that arm's runs is below this.
 const SUPPRESSION_P: f64 = 0.05;
+
+/// Default share of plain's failure rate the search may give up to explore.
+pub const EXPLORE_SHARE: f64 = 0.1;
+/// Default smallest share of the time plain keeps.
+pub const PLAIN_SHARE: f64 = 0.1;
+/// Default share of the budget spent confirming the winner against plain.
+pub const CONFIRM_SHARE: f64 = 0.2;
+
+/// Smallest and largest batches the automatic sizing gives.
+const MAX_BATCH: u64 = 100_000;
 
 /// Index of an arm, in the order the arms were given.
 pub type ArmId = usize;
@@ -31,15 +59,49 @@ pub enum Budget {
     Runs(u64),
 }
 
-/// The hunt's rules.
+/// How many runs a batch gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// Always this many.
+    Fixed(u64),
+    /// About `span` of wall time of the arm's runs (from their cost so far), at least `min`.
+    Span {
+        /// Wall time a batch should take.
+        span: Duration,
+        /// Fewest runs in a batch (a couple per job, so every slot takes part).
+        min: u64,
+    },
+}
+
+/// The hunt's rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
-    /// Stop once one arm has this many failures.
+    /// The search ends once one arm has this many failures.
     pub failures: u64,
-    /// The total budget.
+    /// The total budget (the caller's campaign ends there).
     pub budget: Budget,
     /// Runs per batch given to the chosen arm.
-    pub batch: u64,
+    pub batch: BatchSize,
+    /// Share of the budget spent confirming the winner against plain, in `[0, 1)`.
+    pub confirm: f64,
+    /// Share of plain's failure rate the search may give up to explore, in `(0, 1)`.
+    pub explore: f64,
+    /// Smallest share of the time plain gets, in `[0, 1)`.
+    pub plain_share: f64,
+}
+
+impl Policy {
+    /// A policy with the default shares.
+    pub fn new(failures: u64, budget: Budget, batch: BatchSize) -> Policy {
+        Policy {
+            failures,
+            budget,
+            batch,
+            confirm: CONFIRM_SHARE,
+            explore: EXPLORE_SHARE,
+            plain_share: PLAIN_SHARE,
+        }
+    }
 }
 
 /// A policy or arm list the bandit cannot work with.
@@ -48,6 +110,9 @@ pub enum PolicyError {
     /// No arm to try.
     #[error("the hunt has no arm to try")]
     NoArms,
+    /// The same arm twice.
+    #[error("the arm '{0}' is listed twice")]
+    DuplicateArm(String),
     /// A failure target of 0 would stop before anything ran.
     #[error("the hunt's failure target must be at least 1")]
     NoFailureTarget,
@@ -57,6 +122,9 @@ pub enum PolicyError {
     /// A budget of nothing.
     #[error("the hunt's budget must be more than nothing")]
     EmptyBudget,
+    /// A share outside its range.
+    #[error("the hunt's {0} share must be at least 0 and below 1")]
+    Share(&'static str),
 }
 
 /// The batch the bandit wants run next.
@@ -64,60 +132,45 @@ pub enum PolicyError {
 pub struct Batch {
     /// The arm that runs it.
     pub arm: ArmId,
-    /// Runs to do (the batch size, cut to what is left of a run budget).
+    /// Runs to do.
     pub runs: u64,
-    /// Stop the batch after this many failures (the arm's distance to the failure target).
-    pub max_failures: u64,
-    /// Stop the batch after this long (what is left of a time budget).
-    pub time_left: Option<Duration>,
 }
 
-/// Why the hunt is over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// An arm reached the failure target.
-    FailuresReached(ArmId),
-    /// The run or time budget is spent.
-    BudgetSpent,
-    /// The last batch was interrupted (Ctrl-C or a signal).
-    Interrupted,
-    /// The last batch ran nothing (the budget ended inside it); stopping rather than spinning.
-    NothingRan,
+/// Where the hunt is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Looking for the arm that reaches the failure target first.
+    Search,
+    /// Measuring the winner against plain.
+    Confirm {
+        /// The arm that reached the target.
+        winner: ArmId,
+    },
+    /// Over: nothing more to learn (the caller stops the campaign).
+    Done,
 }
 
-/// What to do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Run this batch and [`Bandit::record`] its result.
-    Run(Batch),
-    /// The hunt is over.
-    Stop(Stop),
+/// How the search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SearchEnd {
+    /// Index of the arm that reached the failure target.
+    #[serde(skip)]
+    pub arm: ArmId,
+    /// Wall time from the start to the target, seconds.
+    pub time_s: f64,
+    /// Runs over all arms by then.
+    pub runs: u64,
 }
 
-/// Failures of one signature within a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignatureCount {
-    /// Signature id.
-    pub id: String,
-    /// Signature text.
-    pub text: String,
-    /// Failures with it.
-    pub count: u64,
-}
-
-/// What a batch did.
+/// What one run did.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct BatchResult {
-    /// Runs finished.
-    pub runs: u64,
-    /// Failures among them.
-    pub failures: u64,
-    /// Wall time the batch took.
-    pub elapsed: Duration,
-    /// Failures per signature (ignored failures left out).
-    pub signatures: Vec<SignatureCount>,
-    /// The batch was interrupted.
-    pub interrupted: bool,
+pub struct RunOutcome {
+    /// It failed (ignored failures are not failures).
+    pub failed: bool,
+    /// Its failure signature: id and text.
+    pub signature: Option<(String, String)>,
+    /// Wall time it cost the hunt: its slot's time divided by the runs in parallel.
+    pub cost: Duration,
 }
 
 /// One arm's running tally.
@@ -131,8 +184,31 @@ pub struct ArmTally {
     pub failures: u64,
     /// Failures per signature id.
     pub signatures: BTreeMap<String, u64>,
-    /// Wall time spent on this arm, seconds.
-    pub elapsed_s: f64,
+    /// Wall time the arm cost, seconds.
+    pub time_s: f64,
+    /// Of which during the search.
+    pub search_time_s: f64,
+    /// Runs handed out and not recorded yet.
+    pub in_flight: u64,
+}
+
+impl ArmTally {
+    fn new(shake: String) -> ArmTally {
+        ArmTally {
+            shake,
+            runs: 0,
+            failures: 0,
+            signatures: BTreeMap::new(),
+            time_s: 0.0,
+            search_time_s: 0.0,
+            in_flight: 0,
+        }
+    }
+
+    /// Wall time per run, seconds, once it ran.
+    fn cost_per_run(&self) -> Option<f64> {
+        (self.runs > 0).then(|| self.time_s / self.runs as f64)
+    }
 }
 
 /// One arm's final result (also the shape stored in the history).
@@ -144,16 +220,38 @@ pub struct ArmResult {
     pub runs: u64,
     /// Failures.
     pub failures: u64,
-    /// Failure rate with its 95% interval.
+    /// Failure rate per run with its 95% interval.
     pub rate: Interval,
-    /// Rate relative to plain (None while either is unknown; infinite when plain never failed).
+    /// Wall time spent on this arm, seconds.
+    pub elapsed_s: f64,
+    /// Failures per second of wall time with its 95% (Poisson) interval.
+    #[serde(deserialize_with = "unbounded_interval")]
+    pub per_second: Interval,
+    /// Failures per second relative to plain's (None when there is nothing to compare;
+    /// infinite when plain never failed).
     pub speedup: Option<f64>,
     /// Lower end of the speedup's 95% interval.
     pub speedup_low: Option<f64>,
+    /// Upper end of the speedup's 95% interval (infinite when plain never failed).
+    pub speedup_high: Option<f64>,
     /// Failures per signature id.
     pub signatures: BTreeMap<String, u64>,
-    /// Wall time spent on this arm, seconds.
-    pub elapsed_s: f64,
+}
+
+/// An interval read back from JSON, where an infinite end was written as `null`.
+fn unbounded_interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Interval, D::Error> {
+    #[derive(Deserialize)]
+    struct Stored {
+        estimate: Option<f64>,
+        low: Option<f64>,
+        high: Option<f64>,
+    }
+    let stored = Stored::deserialize(deserializer)?;
+    Ok(Interval {
+        estimate: stored.estimate.unwrap_or(f64::INFINITY),
+        low: stored.low.unwrap_or(0.0),
+        high: stored.high.unwrap_or(f64::INFINITY),
+    })
 }
 
 /// A failure mode that an arm made disappear.
@@ -169,32 +267,53 @@ pub struct Suppressed {
     pub expected: f64,
 }
 
+/// What the search cost before the winner reached the target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exploration {
+    /// Seconds of the search on the winner.
+    pub winner_s: f64,
+    /// Seconds of the search on plain.
+    pub plain_s: f64,
+    /// Seconds of the search on every other arm: the price of looking.
+    pub others_s: f64,
+    /// How many other arms ran.
+    pub others: usize,
+}
+
 /// The finished hunt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HuntOutcome {
     /// Every arm, in the order given.
     pub arms: Vec<ArmResult>,
-    /// The arm that reproduces best (highest lower rate bound), if any failed.
+    /// The arm that reproduces fastest (highest lower bound of failures per second), if any
+    /// failed.
     pub best: Option<String>,
+    /// How the search ended, if an arm reached the target.
+    pub search: Option<SearchEnd>,
+    /// The search's cost, when an arm reached the target.
+    pub exploration: Option<Exploration>,
     /// Runs over all arms.
     pub runs: u64,
-    /// The hunt ended on an interrupted batch.
+    /// The hunt ended early on an interrupt.
     pub interrupted: bool,
     /// Failure modes that disappeared under some arm.
     pub suppressed: Vec<Suppressed>,
 }
 
-/// An optimistic bandit over perturbation arms: the arm whose failure rate could be highest
-/// (the upper end of its exact interval) runs next, so arms that reproduce get the runs.
+/// The bandit over perturbation arms (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Bandit {
     policy: Policy,
     arms: Vec<ArmTally>,
+    plain: Option<ArmId>,
     /// Text of every signature seen, by id.
     texts: BTreeMap<String, String>,
     total_runs: u64,
-    interrupted: bool,
-    nothing_ran: bool,
+    phase: Phase,
+    search_end: Option<SearchEnd>,
+    /// Wall time and runs spent confirming.
+    confirm_time_s: f64,
+    confirm_runs: u64,
 }
 
 impl Bandit {
@@ -203,33 +322,45 @@ impl Bandit {
         if arms.is_empty() {
             return Err(PolicyError::NoArms);
         }
+        for (index, arm) in arms.iter().enumerate() {
+            if arms[..index].contains(arm) {
+                return Err(PolicyError::DuplicateArm(arm.clone()));
+            }
+        }
         if policy.failures == 0 {
             return Err(PolicyError::NoFailureTarget);
         }
-        if policy.batch == 0 {
+        if matches!(
+            policy.batch,
+            BatchSize::Fixed(0) | BatchSize::Span { min: 0, .. }
+        ) {
             return Err(PolicyError::EmptyBatch);
         }
         if matches!(policy.budget, Budget::Runs(0)) || policy.budget == Budget::Time(Duration::ZERO)
         {
             return Err(PolicyError::EmptyBudget);
         }
-        let arms = arms
-            .into_iter()
-            .map(|shake| ArmTally {
-                shake,
-                runs: 0,
-                failures: 0,
-                signatures: BTreeMap::new(),
-                elapsed_s: 0.0,
-            })
-            .collect();
+        let share = |value: f64| (0.0..1.0).contains(&value);
+        if !share(policy.confirm) {
+            return Err(PolicyError::Share("confirmation"));
+        }
+        if !share(policy.explore) || policy.explore == 0.0 {
+            return Err(PolicyError::Share("exploration"));
+        }
+        if !share(policy.plain_share) {
+            return Err(PolicyError::Share("plain"));
+        }
+        let plain = arms.iter().position(|arm| arm == PLAIN);
         Ok(Bandit {
             policy,
-            arms,
+            arms: arms.into_iter().map(ArmTally::new).collect(),
+            plain,
             texts: BTreeMap::new(),
             total_runs: 0,
-            interrupted: false,
-            nothing_ran: false,
+            phase: Phase::Search,
+            search_end: None,
+            confirm_time_s: 0.0,
+            confirm_runs: 0,
         })
     }
 
@@ -238,126 +369,273 @@ impl Bandit {
         &self.arms
     }
 
-    /// Runs over all arms so far.
-    #[cfg(test)]
+    /// Runs recorded over all arms.
     pub fn total_runs(&self) -> u64 {
         self.total_runs
     }
 
-    /// The arm the policy picks: the highest upper rate bound; among equals the one with fewer
-    /// runs, then the one listed first. Untried arms (bound 1) thus go first in the order listed,
-    /// so plain, listed first by default, sets the baseline for speedups.
-    pub fn next_arm(&self) -> ArmId {
-        let score = |arm: &ArmTally| upper_bound(arm.failures, arm.runs, CONFIDENCE);
+    /// Where the hunt is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// How the search ended, once it did.
+    #[cfg(test)]
+    pub fn search_end(&self) -> Option<SearchEnd> {
+        self.search_end
+    }
+
+    /// The next batch, or None once the hunt is over.
+    pub fn next_batch(&mut self) -> Option<Batch> {
+        let arm = match self.phase {
+            Phase::Done => return None,
+            Phase::Search => self.search_arm(),
+            Phase::Confirm { winner } => self.confirm_arm(winner),
+        };
+        let runs = self.batch_runs(arm);
+        self.arms[arm].in_flight += runs;
+        Some(Batch { arm, runs })
+    }
+
+    /// Record one run of `arm`; `spent` is the wall time since the hunt started. Returns the
+    /// phase after it (the caller stops the campaign at [`Phase::Done`]).
+    pub fn record(&mut self, arm: ArmId, outcome: RunOutcome, spent: Duration) -> Phase {
+        let cost = outcome.cost.as_secs_f64();
+        let searching = self.phase == Phase::Search;
+        let tally = &mut self.arms[arm];
+        tally.in_flight = tally.in_flight.saturating_sub(1);
+        tally.runs += 1;
+        tally.time_s += cost;
+        if searching {
+            tally.search_time_s += cost;
+        } else {
+            self.confirm_time_s += cost;
+            self.confirm_runs += 1;
+        }
+        if outcome.failed {
+            tally.failures += 1;
+            if let Some((id, text)) = outcome.signature {
+                *tally.signatures.entry(id.clone()).or_default() += 1;
+                self.texts.entry(id).or_insert(text);
+            }
+        }
+        self.total_runs += 1;
+        match self.phase {
+            Phase::Search if self.arms[arm].failures >= self.policy.failures => {
+                self.search_end = Some(SearchEnd {
+                    arm,
+                    time_s: spent.as_secs_f64(),
+                    runs: self.total_runs,
+                });
+                // Nothing to confirm against when the winner is plain or there is no plain.
+                let confirm = self.policy.confirm > 0.0 && self.plain.is_some_and(|p| p != arm);
+                self.phase = if confirm {
+                    Phase::Confirm { winner: arm }
+                } else {
+                    Phase::Done
+                };
+            }
+            Phase::Confirm { .. } if self.confirmation_over() => self.phase = Phase::Done,
+            _ => {}
+        }
+        self.phase
+    }
+
+    /// True once the confirmation spent its share of the budget, capped at what the search
+    /// took so that a quick hunt stays quick.
+    fn confirmation_over(&self) -> bool {
+        let Some(end) = self.search_end else {
+            return true;
+        };
+        match self.policy.budget {
+            Budget::Time(limit) => {
+                let goal = (limit.as_secs_f64() * self.policy.confirm).min(end.time_s);
+                self.confirm_time_s >= goal
+            }
+            Budget::Runs(limit) => {
+                let goal = ((limit as f64 * self.policy.confirm) as u64).min(end.runs);
+                self.confirm_runs >= goal
+            }
+        }
+    }
+
+    /// Seconds of the arm's time, counting runs handed out but not yet back at its cost per run.
+    fn committed_s(&self, arm: ArmId) -> f64 {
+        let tally = &self.arms[arm];
+        tally.time_s + tally.in_flight as f64 * self.cost_estimate(arm)
+    }
+
+    /// Wall time per run of `arm`: its own, else the mean over every run so far, else 10 ms.
+    fn cost_estimate(&self, arm: ArmId) -> f64 {
+        self.arms[arm].cost_per_run().unwrap_or_else(|| {
+            let time: f64 = self.arms.iter().map(|a| a.time_s).sum();
+            if self.total_runs > 0 {
+                time / self.total_runs as f64
+            } else {
+                0.01
+            }
+        })
+    }
+
+    fn batch_runs(&self, arm: ArmId) -> u64 {
+        match self.policy.batch {
+            BatchSize::Fixed(runs) => runs,
+            // An arm's first batch is a probe of the fewest runs: its cost is unknown, and a
+            // perturbation can make runs many times slower.
+            BatchSize::Span { min, .. } if self.arms[arm].runs + self.arms[arm].in_flight == 0 => {
+                min
+            }
+            // Then batches at most double the arm's runs, so that the arms that looked poor
+            // are looked at again cheaply, and at most `span` of its runs.
+            BatchSize::Span { span, min } => {
+                let cost = self.cost_estimate(arm).max(1e-6);
+                let tried = self.arms[arm].runs + self.arms[arm].in_flight;
+                ((span.as_secs_f64() / cost).round() as u64)
+                    .min(tried)
+                    .clamp(min, MAX_BATCH.max(min))
+            }
+        }
+    }
+
+    /// The search's choice: plain until it ran and while below its share, else the most
+    /// optimistic arm if the exploration budget affords it, else plain.
+    fn search_arm(&self) -> ArmId {
+        let Some(plain) = self.plain else {
+            return self.most_optimistic();
+        };
+        if self.arms[plain].runs == 0 && self.arms[plain].in_flight == 0 {
+            return plain;
+        }
+        let total: f64 = (0..self.arms.len()).map(|a| self.committed_s(a)).sum();
+        if self.committed_s(plain) < self.policy.plain_share * total {
+            return plain;
+        }
+        let best = self.most_optimistic();
+        if best != plain && !self.affordable(best, plain) {
+            return plain;
+        }
+        best
+    }
+
+    /// The arm whose failures per second could be highest: the upper end of its one-sided
+    /// interval (untried arms first, in the order listed); among equals the one with less
+    /// time, then the one listed first.
+    fn most_optimistic(&self) -> ArmId {
+        let score = |arm: ArmId| {
+            let time = self.committed_s(arm);
+            if self.arms[arm].runs == 0 || time <= 0.0 {
+                f64::INFINITY
+            } else {
+                poisson_upper(self.arms[arm].failures, CONFIDENCE) / time
+            }
+        };
         (0..self.arms.len())
             .max_by(|&a, &b| {
-                let (arm_a, arm_b) = (&self.arms[a], &self.arms[b]);
-                score(arm_a)
-                    .total_cmp(&score(arm_b))
-                    .then(arm_b.runs.cmp(&arm_a.runs))
+                score(a)
+                    .total_cmp(&score(b))
+                    .then(self.committed_s(b).total_cmp(&self.committed_s(a)))
                     .then(b.cmp(&a))
             })
             .unwrap_or(0)
     }
 
-    /// The next batch, or why the hunt is over; `spent` is the time since the hunt started.
-    pub fn next(&self, spent: Duration) -> Next {
-        if self.interrupted {
-            return Next::Stop(Stop::Interrupted);
+    /// Whether a batch of `arm` keeps the hunt's failures, pessimistically, at or above
+    /// `1 - explore` of what plain alone would have found in the same time (plain's rate taken
+    /// at the upper end of its interval, the batch assumed to find nothing).
+    fn affordable(&self, arm: ArmId, plain: ArmId) -> bool {
+        let plain_time = self.committed_s(plain);
+        if plain_time <= 0.0 {
+            return false;
         }
-        if self.nothing_ran {
-            return Next::Stop(Stop::NothingRan);
-        }
-        if let Some(done) = self
-            .arms
-            .iter()
-            .position(|arm| arm.failures >= self.policy.failures)
-        {
-            return Next::Stop(Stop::FailuresReached(done));
-        }
-        let (runs, time_left) = match self.policy.budget {
-            Budget::Time(limit) => {
-                let left = limit.saturating_sub(spent);
-                if left.is_zero() {
-                    return Next::Stop(Stop::BudgetSpent);
-                }
-                (self.policy.batch, Some(left))
+        let rate = poisson_upper(self.arms[plain].failures, CONFIDENCE) / plain_time;
+        let keep = 1.0 - self.policy.explore;
+        let batch = self.batch_runs(arm) as f64 * self.cost_estimate(arm);
+        let mut slack = self.policy.explore * rate * plain_time - keep * rate * batch;
+        for (other, tally) in self.arms.iter().enumerate() {
+            if other != plain {
+                slack += tally.failures as f64 - keep * rate * self.committed_s(other);
             }
-            Budget::Runs(limit) => {
-                if self.total_runs >= limit {
-                    return Next::Stop(Stop::BudgetSpent);
-                }
-                (self.policy.batch.min(limit - self.total_runs), None)
-            }
+        }
+        slack >= 0.0
+    }
+
+    /// The confirmation's choice: plain or the winner, whichever is further below its share
+    /// of the confirmation time. Plain's share grows as its rate falls behind the winner's
+    /// (the split that measures their ratio best), between a half and 95%.
+    fn confirm_arm(&self, winner: ArmId) -> ArmId {
+        let Some(plain) = self.plain else {
+            return winner;
         };
-        let arm = self.next_arm();
-        Next::Run(Batch {
-            arm,
-            runs,
-            max_failures: self.policy.failures - self.arms[arm].failures,
-            time_left,
-        })
-    }
-
-    /// Count a batch's result to `arm`; returns the arm's updated tally.
-    pub fn record(&mut self, arm: ArmId, result: BatchResult) -> &ArmTally {
-        let tally = &mut self.arms[arm];
-        tally.runs += result.runs;
-        tally.failures += result.failures;
-        tally.elapsed_s += result.elapsed.as_secs_f64();
-        for signature in result.signatures {
-            *tally.signatures.entry(signature.id.clone()).or_default() += signature.count;
-            self.texts.entry(signature.id).or_insert(signature.text);
+        let rate = |arm: ArmId| {
+            let tally = &self.arms[arm];
+            (tally.failures as f64 + 0.5) / self.committed_s(arm).max(1e-9)
+        };
+        let plain_share = (1.0 / (1.0 + (rate(plain) / rate(winner)).sqrt())).clamp(0.5, 0.95);
+        let in_confirmation = |arm: ArmId| self.committed_s(arm) - self.arms[arm].search_time_s;
+        let total = in_confirmation(plain) + in_confirmation(winner);
+        if in_confirmation(plain) <= plain_share * total {
+            plain
+        } else {
+            winner
         }
-        self.total_runs += result.runs;
-        self.interrupted |= result.interrupted;
-        self.nothing_ran = result.runs == 0;
-        &self.arms[arm]
     }
 
-    /// The final ranking: rates with intervals, speedups over plain, the best arm, and the
-    /// failure modes that disappeared.
-    pub fn outcome(&self) -> HuntOutcome {
-        let plain = self
-            .arms
-            .iter()
-            .find(|arm| arm.shake == PLAIN)
-            .map(|arm| (arm.failures, arm.runs));
+    /// The final ranking. `interrupted`: the campaign ended on a Ctrl-C or a signal.
+    pub fn outcome(&self, interrupted: bool) -> HuntOutcome {
+        let plain = self.plain.map(|p| &self.arms[p]);
         let arms: Vec<ArmResult> = self.arms.iter().map(|arm| arm_result(arm, plain)).collect();
         let best = arms
             .iter()
             .filter(|arm| arm.failures > 0)
             .max_by(|a, b| {
-                a.rate
+                a.per_second
                     .low
-                    .total_cmp(&b.rate.low)
-                    .then(a.rate.estimate.total_cmp(&b.rate.estimate))
+                    .total_cmp(&b.per_second.low)
+                    .then(a.per_second.estimate.total_cmp(&b.per_second.estimate))
             })
             .map(|arm| arm.shake.clone());
+        let exploration = self.search_end.map(|end| {
+            let mut cost = Exploration {
+                winner_s: self.arms[end.arm].search_time_s,
+                plain_s: 0.0,
+                others_s: 0.0,
+                others: 0,
+            };
+            for (index, tally) in self.arms.iter().enumerate() {
+                if index == end.arm {
+                    continue;
+                }
+                if Some(index) == self.plain {
+                    cost.plain_s = tally.search_time_s;
+                } else if tally.runs > 0 {
+                    cost.others_s += tally.search_time_s;
+                    cost.others += 1;
+                }
+            }
+            cost
+        });
         HuntOutcome {
-            suppressed: find_suppressed(&self.arms, &self.texts),
+            suppressed: find_suppressed(&self.arms, self.plain, &self.texts),
             arms,
             best,
+            search: self.search_end,
+            exploration,
             runs: self.total_runs,
-            interrupted: self.interrupted,
+            interrupted,
         }
     }
 }
 
-/// An arm's rate and its speedup over plain (`plain` is plain's failures and runs, if it ran).
-fn arm_result(arm: &ArmTally, plain: Option<(u64, u64)>) -> ArmResult {
+/// An arm's rates and its speedup over plain (`plain` is plain's tally, if there is one).
+fn arm_result(arm: &ArmTally, plain: Option<&ArmTally>) -> ArmResult {
     let ratio = match plain {
-        Some((plain_failures, plain_runs))
-            if arm.shake != PLAIN && arm.runs > 0 && plain_runs > 0 =>
-        {
-            rate_ratio(
-                plain_failures,
-                plain_runs,
-                arm.failures,
-                arm.runs,
-                CONFIDENCE,
-            )
-        }
+        Some(plain) if plain.shake != arm.shake => rate_ratio_per_time(
+            plain.failures,
+            plain.time_s,
+            arm.failures,
+            arm.time_s,
+            CONFIDENCE,
+        ),
         _ => None,
     };
     ArmResult {
@@ -365,22 +643,136 @@ fn arm_result(arm: &ArmTally, plain: Option<(u64, u64)>) -> ArmResult {
         runs: arm.runs,
         failures: arm.failures,
         rate: clopper_pearson(arm.failures, arm.runs, CONFIDENCE),
+        elapsed_s: arm.time_s,
+        per_second: poisson_rate(arm.failures, arm.time_s, CONFIDENCE),
         speedup: ratio.map(|ratio| ratio.estimate),
         speedup_low: ratio.map(|ratio| ratio.low),
+        speedup_high: ratio.map(|ratio| ratio.high),
         signatures: arm.signatures.clone(),
-        elapsed_s: arm.elapsed_s,
     }
 }
 
+/// Solve `f(mu) = target` for a function falling from above `target` at 0 to below it, by
+/// bisection on `[0, high]`.
+fn solve_falling(f: impl Fn(f64) -> f64, target: f64, high: f64) -> f64 {
+    let (mut low, mut high) = (0.0, high);
+    for _ in 0..200 {
+        let mid = (low + high) / 2.0;
+        if f(mid) > target {
+            low = mid;
+        } else {
+            high = mid;
+        }
+        if high - low <= 1e-12 * high.max(1.0) {
+            break;
+        }
+    }
+    (low + high) / 2.0
+}
+
+/// One-sided upper bound at `confidence` on the mean of a Poisson count that came out `k`: the
+/// `mu` with `P(X <= k) = 1 - confidence` (3.0 for `k = 0` at 95%).
+pub fn poisson_upper(k: u64, confidence: f64) -> f64 {
+    let k = k as f64;
+    let high = k + 20.0 + 20.0 * k.sqrt();
+    // P(X <= k) = Q(k + 1, mu), the regularized upper incomplete gamma function.
+    solve_falling(
+        |mu| checked_gamma_ur(k + 1.0, mu).unwrap_or(0.0),
+        1.0 - confidence,
+        high,
+    )
+}
+
+/// Exact two-sided interval for a rate per second after `k` failures in `seconds` (Poisson,
+/// conservative like Clopper-Pearson). No time gives the trivial interval `[0, inf]`.
+pub fn poisson_rate(k: u64, seconds: f64, confidence: f64) -> Interval {
+    if seconds <= 0.0 || !seconds.is_finite() {
+        return Interval {
+            estimate: 0.0,
+            low: 0.0,
+            high: f64::INFINITY,
+        };
+    }
+    let alpha = (1.0 - confidence) / 2.0;
+    let low = if k == 0 {
+        0.0
+    } else {
+        // P(X >= k) = P(k, mu), the regularized lower incomplete gamma function.
+        let kf = k as f64;
+        let high = kf + 20.0 + 20.0 * kf.sqrt();
+        solve_falling(
+            |mu| 1.0 - checked_gamma_lr(kf, mu).unwrap_or(1.0),
+            1.0 - alpha,
+            high,
+        )
+    };
+    let high = poisson_upper(k, 1.0 - alpha);
+    let estimate = k as f64 / seconds;
+    Interval {
+        estimate,
+        low: (low / seconds).min(estimate),
+        high: (high / seconds).max(estimate),
+    }
+}
+
+/// Ratio of two rates per second, B's over A's, with an exact conditional interval: given the
+/// `a + b` failures, B's share of them is binomial with `p = R t_b / (R t_b + t_a)`, so a
+/// Clopper-Pearson interval on `p` maps to one on `R`. None when neither failed or either
+/// had no time. With no failures in A the estimate and the upper end are infinite.
+pub fn rate_ratio_per_time(
+    a_failures: u64,
+    a_seconds: f64,
+    b_failures: u64,
+    b_seconds: f64,
+    confidence: f64,
+) -> Option<Interval> {
+    if a_seconds <= 0.0 || b_seconds <= 0.0 || a_failures + b_failures == 0 {
+        return None;
+    }
+    let share = clopper_pearson(b_failures, a_failures + b_failures, confidence);
+    let scale = a_seconds / b_seconds;
+    let ratio = |p: f64| {
+        if p >= 1.0 {
+            f64::INFINITY
+        } else {
+            p / (1.0 - p) * scale
+        }
+    };
+    let estimate = if a_failures == 0 {
+        f64::INFINITY
+    } else {
+        (b_failures as f64 / b_seconds) / (a_failures as f64 / a_seconds)
+    };
+    let low = if b_failures == 0 {
+        0.0
+    } else {
+        ratio(share.low)
+    };
+    let high = if a_failures == 0 {
+        f64::INFINITY
+    } else {
+        ratio(share.high)
+    };
+    Some(Interval {
+        estimate,
+        low: low.min(estimate),
+        high: high.max(estimate),
+    })
+}
+
 /// Signatures an arm never showed although other arms' rates say it should have (p < 0.05).
-fn find_suppressed(arms: &[ArmTally], texts: &BTreeMap<String, String>) -> Vec<Suppressed> {
+fn find_suppressed(
+    arms: &[ArmTally],
+    plain: Option<ArmId>,
+    texts: &BTreeMap<String, String>,
+) -> Vec<Suppressed> {
     let mut found = Vec::new();
     for (id, text) in texts {
         // The reference rate: plain's when plain ran (the program undisturbed), else the highest
         // rate at which any arm showed this signature.
         let rate_in =
             |arm: &ArmTally| arm.signatures.get(id).copied().unwrap_or(0) as f64 / arm.runs as f64;
-        let plain = arms.iter().find(|arm| arm.shake == PLAIN && arm.runs > 0);
+        let plain = plain.map(|p| &arms[p]).filter(|arm| arm.runs > 0);
         let reference = match plain {
             Some(plain) => Some(rate_in(plain)),
             None => arms
@@ -411,412 +803,4 @@ fn find_suppressed(arms: &[ArmTally], texts: &BTreeMap<String, String>) -> Vec<S
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// SplitMix64: a tiny, well-mixed generator, so that every simulated hunt is reproducible.
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform on `[0, 1)`.
-        fn unit(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
-    /// An arm whose behaviour is known: each run fails with each mode's rate (modes exclusive)
-    /// and takes `run_time`.
-    struct SimArm {
-        shake: &'static str,
-        modes: Vec<(&'static str, f64)>,
-        run_time: Duration,
-    }
-
-    fn arm(shake: &'static str, rate: f64) -> SimArm {
-        SimArm {
-            shake,
-            modes: vec![("fail", rate)],
-            run_time: Duration::from_millis(10),
-        }
-    }
-
-    /// The simulated program under test: draws each run's outcome like the runner would see it,
-    /// honouring a batch's failure and time limits one run at a time.
-    struct Oracle {
-        arms: Vec<SimArm>,
-        rng: SplitMix64,
-    }
-
-    impl Oracle {
-        fn new(arms: Vec<SimArm>, seed: u64) -> Oracle {
-            Oracle {
-                arms,
-                rng: SplitMix64(seed),
-            }
-        }
-
-        fn shakes(&self) -> Vec<String> {
-            self.arms.iter().map(|arm| arm.shake.to_string()).collect()
-        }
-
-        fn run(&mut self, batch: &Batch) -> BatchResult {
-            let arm = &self.arms[batch.arm];
-            let mut result = BatchResult::default();
-            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-            while result.runs < batch.runs
-                && result.failures < batch.max_failures
-                && batch.time_left.is_none_or(|left| result.elapsed < left)
-            {
-                result.runs += 1;
-                result.elapsed += arm.run_time;
-                let draw = self.rng.unit();
-                let mut cumulative = 0.0;
-                for (id, rate) in &arm.modes {
-                    cumulative += rate;
-                    if draw < cumulative {
-                        result.failures += 1;
-                        *counts.entry(id).or_default() += 1;
-                        break;
-                    }
-                }
-            }
-            result.signatures = counts
-                .into_iter()
-                .map(|(id, count)| SignatureCount {
-                    id: id.to_string(),
-                    text: format!("exit 1: {id}"),
-                    count,
-                })
-                .collect();
-            result
-        }
-    }
-
-    /// A whole simulated hunt: how it ended, the time it took, and every batch it asked for.
-    struct Hunt {
-        bandit: Bandit,
-        stop: Stop,
-        spent: Duration,
-        batches: Vec<Batch>,
-        /// The time spent when each batch started.
-        starts: Vec<Duration>,
-    }
-
-    fn hunt(mut oracle: Oracle, policy: Policy) -> Hunt {
-        let mut bandit = Bandit::new(oracle.shakes(), policy).expect("valid policy");
-        let mut spent = Duration::ZERO;
-        let mut batches = Vec::new();
-        let mut starts = Vec::new();
-        loop {
-            match bandit.next(spent) {
-                Next::Stop(stop) => {
-                    return Hunt {
-                        bandit,
-                        stop,
-                        spent,
-                        batches,
-                        starts,
-                    }
-                }
-                Next::Run(batch) => {
-                    let result = oracle.run(&batch);
-                    starts.push(spent);
-                    spent += result.elapsed;
-                    batches.push(batch);
-                    bandit.record(batch.arm, result);
-                }
-            }
-        }
-    }
-
-    fn policy(failures: u64, budget: Budget, batch: u64) -> Policy {
-        Policy {
-            failures,
-            budget,
-            batch,
-        }
-    }
-
-    const SEEDS: [u64; 8] = [1, 2, 3, 5, 8, 13, 21, 34];
-
-    #[test]
-    fn a_clearly_better_arm_wins_and_stops_the_hunt_at_the_failure_target() {
-        for seed in SEEDS {
-            let oracle = Oracle::new(
-                vec![
-                    arm("plain", 0.002),
-                    arm("pin=one-core", 0.01),
-                    arm("cpu-load=2", 0.3),
-                    arm("jitter=1ms", 0.0),
-                ],
-                seed,
-            );
-            let done = hunt(oracle, policy(3, Budget::Runs(5000), 10));
-            assert_eq!(done.stop, Stop::FailuresReached(2), "seed {seed}");
-            let outcome = done.bandit.outcome();
-            assert_eq!(outcome.best.as_deref(), Some("cpu-load=2"), "seed {seed}");
-            // Batches stop at the target, so the winner ends exactly on it.
-            assert_eq!(outcome.arms[2].failures, 3, "seed {seed}");
-            // The good arm needed few runs; the budget was nowhere near spent.
-            assert!(outcome.runs < 200, "seed {seed}: {} runs", outcome.runs);
-            // Plain had its batch, so the speedup has a baseline.
-            assert!(outcome.arms[0].runs >= 10, "seed {seed}");
-            assert!(outcome.arms[2].speedup.is_some(), "seed {seed}");
-        }
-    }
-
-    #[test]
-    fn runs_go_to_the_arm_that_reproduces() {
-        for seed in SEEDS {
-            let oracle = Oracle::new(
-                vec![
-                    arm("plain", 0.01),
-                    arm("nice=5", 0.01),
-                    arm("go-procs=1", 0.2),
-                ],
-                seed,
-            );
-            // A target so high that the run budget ends the hunt.
-            let done = hunt(oracle, policy(1000, Budget::Runs(3000), 10));
-            assert_eq!(done.stop, Stop::BudgetSpent, "seed {seed}");
-            let arms = done.bandit.arms();
-            assert!(
-                arms[2].runs > 10 * (arms[0].runs + arms[1].runs),
-                "seed {seed}: {arms:?}"
-            );
-            assert_eq!(
-                done.bandit.outcome().best.as_deref(),
-                Some("go-procs=1"),
-                "seed {seed}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_run_budget_is_spent_exactly_and_never_exceeded() {
-        // Nothing fails: the budget alone ends the hunt, and the arms take turns.
-        let oracle = Oracle::new(
-            vec![arm("plain", 0.0), arm("nice=5", 0.0), arm("pin=0", 0.0)],
-            7,
-        );
-        let done = hunt(oracle, policy(3, Budget::Runs(95), 10));
-        assert_eq!(done.stop, Stop::BudgetSpent);
-        assert_eq!(done.bandit.total_runs(), 95);
-        let order: Vec<ArmId> = done.batches.iter().map(|batch| batch.arm).collect();
-        assert_eq!(order, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
-        // The last batch is cut to what is left.
-        assert_eq!(done.batches.last().map(|batch| batch.runs), Some(5));
-        let outcome = done.bandit.outcome();
-        assert_eq!(outcome.best, None);
-        assert_eq!(outcome.runs, 95);
-        assert!(outcome.arms.iter().all(|arm| arm.speedup.is_none()));
-
-        // Whatever the rates and budget, the runs stay within it and plain gets its batch.
-        for seed in SEEDS {
-            let mut rng = SplitMix64(seed);
-            let budget = 1 + rng.next_u64() % 400;
-            let batch = 1 + rng.next_u64() % 25;
-            let oracle = Oracle::new(
-                vec![arm("plain", 0.01), arm("nice=5", 0.03), arm("pin=0", 0.05)],
-                seed,
-            );
-            let done = hunt(oracle, policy(5, Budget::Runs(budget), batch));
-            assert!(
-                done.bandit.total_runs() <= budget,
-                "seed {seed}: {} runs of {budget}",
-                done.bandit.total_runs()
-            );
-            assert!(done.batches.iter().all(|b| b.runs <= batch && b.runs > 0));
-            assert_eq!(done.batches[0].arm, 0, "seed {seed}: plain goes first");
-            assert_eq!(done.batches[0].runs, batch.min(budget), "seed {seed}");
-            assert!(done.bandit.arms()[0].runs > 0, "seed {seed}: plain ran");
-        }
-    }
-
-    #[test]
-    fn untried_arms_go_first_in_the_order_listed() {
-        // Plain listed second still gets the second batch, even though the first arm fails.
-        let oracle = Oracle::new(vec![arm("nice=5", 1.0), arm("plain", 0.0)], 3);
-        let done = hunt(oracle, policy(30, Budget::Runs(25), 10));
-        let order: Vec<ArmId> = done.batches.iter().map(|batch| batch.arm).collect();
-        assert_eq!(order, [0, 1, 0]);
-        assert_eq!(done.batches[0].max_failures, 30);
-        assert_eq!(done.batches[2].max_failures, 20);
-    }
-
-    #[test]
-    fn a_time_budget_ends_the_hunt_and_bounds_each_batch() {
-        let mut slow = arm("pin=one-core", 0.0);
-        slow.run_time = Duration::from_millis(70);
-        let oracle = Oracle::new(vec![arm("plain", 0.0), slow], 11);
-        let limit = Duration::from_secs(10);
-        let done = hunt(oracle, policy(3, Budget::Time(limit), 10));
-        assert_eq!(done.stop, Stop::BudgetSpent);
-        // A batch only starts runs before the deadline, so the overshoot is under one run.
-        assert!(done.spent >= limit && done.spent < limit + Duration::from_millis(70));
-        for (batch, started) in done.batches.iter().zip(&done.starts) {
-            assert_eq!(batch.time_left, Some(limit - *started));
-            assert_eq!(batch.runs, 10);
-        }
-        let arms = done.bandit.arms();
-        assert!(arms[0].runs > 0 && arms[1].runs > 0);
-        let elapsed: f64 = arms.iter().map(|arm| arm.elapsed_s).sum();
-        assert!((elapsed - done.spent.as_secs_f64()).abs() < 1e-9);
-    }
-
-    #[test]
-    fn the_speedup_interval_covers_the_true_ratio() {
-        // Plain fails 1 in 20, the shaken arm 1 in 2: ten times as often.
-        let speedup = |seed: u64| {
-            let oracle = Oracle::new(vec![arm("plain", 0.05), arm("go-procs=1", 0.5)], seed);
-            let done = hunt(oracle, policy(40, Budget::Runs(5000), 50));
-            let outcome = done.bandit.outcome();
-            let (plain, shaken) = (&outcome.arms[0], &outcome.arms[1]);
-            let high = rate_ratio(
-                plain.failures,
-                plain.runs,
-                shaken.failures,
-                shaken.runs,
-                CONFIDENCE,
-            )
-            .map(|ratio| ratio.high);
-            let low = shaken
-                .speedup_low
-                .expect("plain ran, so there is a speedup");
-            (low, high.expect("failures seen"))
-        };
-        for seed in SEEDS {
-            let (low, high) = speedup(seed);
-            assert!(
-                1.0 < low && low <= 10.0 && 10.0 <= high,
-                "seed {seed}: {low} {high}"
-            );
-        }
-        // Calibration: the interval is exact and conservative, so it should miss the true
-        // ratio in at most about 5% of hunts (it misses 1 of these 200).
-        let covered = (100..300)
-            .map(speedup)
-            .filter(|(low, high)| *low <= 10.0 && 10.0 <= *high)
-            .count();
-        assert!(covered >= 190, "{covered} of 200");
-    }
-
-    #[test]
-    fn an_interrupted_or_empty_batch_ends_the_hunt() {
-        let policy = policy(3, Budget::Runs(100), 10);
-        let mut bandit = Bandit::new(vec!["plain".into()], policy).expect("valid");
-        bandit.record(
-            0,
-            BatchResult {
-                runs: 4,
-                interrupted: true,
-                ..BatchResult::default()
-            },
-        );
-        assert_eq!(bandit.next(Duration::ZERO), Next::Stop(Stop::Interrupted));
-        assert!(bandit.outcome().interrupted);
-
-        let mut bandit = Bandit::new(vec!["plain".into()], policy).expect("valid");
-        bandit.record(0, BatchResult::default());
-        assert_eq!(bandit.next(Duration::ZERO), Next::Stop(Stop::NothingRan));
-        assert!(!bandit.outcome().interrupted);
-    }
-
-    #[test]
-    fn policies_that_cannot_work_are_refused() {
-        let good = policy(3, Budget::Runs(10), 10);
-        let arms = || vec!["plain".to_string()];
-        assert_eq!(
-            Bandit::new(Vec::new(), good).err(),
-            Some(PolicyError::NoArms)
-        );
-        assert_eq!(
-            Bandit::new(
-                arms(),
-                Policy {
-                    failures: 0,
-                    ..good
-                }
-            )
-            .err(),
-            Some(PolicyError::NoFailureTarget)
-        );
-        assert_eq!(
-            Bandit::new(arms(), Policy { batch: 0, ..good }).err(),
-            Some(PolicyError::EmptyBatch)
-        );
-        for budget in [Budget::Runs(0), Budget::Time(Duration::ZERO)] {
-            assert_eq!(
-                Bandit::new(arms(), Policy { budget, ..good }).err(),
-                Some(PolicyError::EmptyBudget)
-            );
-        }
-    }
-
-    #[test]
-    fn failure_modes_that_disappear_under_an_arm_are_reported() {
-        for seed in SEEDS {
-            let mut plain = arm("plain", 0.0);
-            plain.modes = vec![("x", 0.4)];
-            let mut pinned = arm("pin=one-core", 0.0);
-            pinned.modes = vec![("y", 0.3)];
-            let oracle = Oracle::new(vec![plain, pinned], seed);
-            let done = hunt(oracle, policy(1000, Budget::Runs(400), 20));
-            let outcome = done.bandit.outcome();
-            let gone: Vec<(&str, &str)> = outcome
-                .suppressed
-                .iter()
-                .map(|gone| (gone.shake.as_str(), gone.signature.as_str()))
-                .collect();
-            assert!(
-                gone.contains(&("pin=one-core", "x")),
-                "seed {seed}: {gone:?}"
-            );
-            // Plain is the reference: "y" missing from plain is not called a disappearance.
-            assert!(!gone.contains(&("plain", "y")), "seed {seed}: {gone:?}");
-            let x = outcome
-                .suppressed
-                .iter()
-                .find(|gone| gone.signature == "x")
-                .expect("x");
-            assert_eq!(x.text, "exit 1: x");
-            let plain = &done.bandit.arms()[0];
-            let expected = plain.signatures["x"] as f64 / plain.runs as f64
-                * done.bandit.arms()[1].runs as f64;
-            assert!((x.expected - expected).abs() < 1e-9);
-        }
-    }
-
-    #[test]
-    fn suppression_needs_evidence() {
-        let tally = |shake: &str, runs: u64, failures: &[(&str, u64)]| ArmTally {
-            shake: shake.into(),
-            runs,
-            failures: failures.iter().map(|(_, c)| c).sum(),
-            signatures: failures
-                .iter()
-                .map(|(id, c)| (id.to_string(), *c))
-                .collect(),
-            elapsed_s: 0.0,
-        };
-        let texts: BTreeMap<String, String> = [("a".to_string(), "exit 1: A".to_string())]
-            .into_iter()
-            .collect();
-        let arms = vec![
-            tally("plain", 100, &[("a", 10)]),
-            tally("pin=one-core", 100, &[]),
-            tally("nice=5", 3, &[]),
-        ];
-        let gone = find_suppressed(&arms, &texts);
-        assert_eq!(gone.len(), 1, "3 runs are too few to say: {gone:?}");
-        assert_eq!(gone[0].shake, "pin=one-core");
-    }
-}
+mod tests;

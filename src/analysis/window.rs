@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{clopper_pearson, Interval};
 use crate::analysis::summary::CONFIDENCE;
+use crate::record::ScriptEvent;
 
 /// One run of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,6 +211,23 @@ fn jitter(samples: &[SweepSample]) -> Jitter {
     }
 }
 
+/// The delay a run really had at the swept `step`, seconds: from the last script event before
+/// the step to the first one after it (the signal), or to the end of the sleep if nothing
+/// followed; `requested_s` if the run never got there.
+pub fn measured_delay(events: &[ScriptEvent], step: usize, requested_s: f64) -> f64 {
+    let before = events
+        .iter()
+        .rev()
+        .find(|e| e.step < step)
+        .map_or(0.0, |e| e.at_s);
+    let after = events
+        .iter()
+        .find(|e| e.step > step)
+        .or_else(|| events.iter().find(|e| e.step == step))
+        .map(|e| e.at_s);
+    after.map_or(requested_s, |at| (at - before).max(0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +279,27 @@ mod tests {
         let map = map_window(&samples_with_window(1.0, 2.0), &grid);
         assert!(map.window.is_none());
         assert_eq!(map.buckets.iter().map(|b| b.runs).sum::<u64>(), 200);
+    }
+
+    fn event(step: usize, at_s: f64) -> ScriptEvent {
+        ScriptEvent {
+            step,
+            what: format!("step {step}"),
+            at_s,
+            since_previous_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_delay_runs_from_the_step_before_to_the_step_after() {
+        // wait-output at 1s, sleep (step 1), signal at 1.25s.
+        let events = [event(0, 1.0), event(1, 1.2), event(2, 1.25)];
+        assert!((measured_delay(&events, 1, 0.2) - 0.25).abs() < 1e-12);
+        // Nothing after the sleep: up to its end. Nothing before: from the spawn.
+        assert!((measured_delay(&events[..2], 1, 0.1) - 0.2).abs() < 1e-12);
+        assert!((measured_delay(&events[1..], 1, 0.1) - 1.25).abs() < 1e-12);
+        // The run died before the sleep: the requested delay stands.
+        assert_eq!(measured_delay(&events[..1], 1, 0.1), 0.1);
+        assert_eq!(measured_delay(&[], 1, 0.1), 0.1);
     }
 }

@@ -12,18 +12,34 @@ use crate::analysis::signature::signature_with_stacks;
 use crate::analysis::summary::{Summary, SummaryContext, Tally};
 use crate::record::{FinishedRun, RunRecord, Verdict};
 use crate::runner::spawn::CommandTemplate;
-use crate::runner::{self, Flow, Notice, Observer, Progress, RunnerOptions, StopReason};
+use crate::runner::{self, Flow, Notice, Observer, Plan, Progress, RunnerOptions, StopReason};
 use crate::sink::archive::Archive;
 use crate::sink::Sink;
 use crate::spec::CampaignSpec;
 use crate::target::suite::PerTest;
 
+/// Steers a campaign of several parts run by run (a hunt's bandit, a window's phases): which
+/// part, and which swept delay, each run gets, and when the campaign has learnt enough.
+pub trait Steering {
+    /// What run `index` is to be; asked when a slot is free.
+    fn plan(&mut self, index: u64) -> Plan;
+    /// A run finished (archived and tallied); [`Flow::Stop`] ends the campaign, cancelling
+    /// the runs in flight.
+    fn finished(&mut self, run: &FinishedRun) -> Flow;
+    /// Lines for the user, taken after every call (shown like the runner's notices).
+    fn messages(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 /// Options of a campaign that do not change what is run.
-pub struct CampaignOptions {
+pub struct CampaignOptions<'a> {
     /// Sinks besides the archive (progress, event log...).
     pub sinks: Vec<Box<dyn Sink>>,
     /// The flakehunt binary, started as the guard process (None: no guard).
     pub guard_exe: Option<PathBuf>,
+    /// Who picks each run's part, if the campaign has several.
+    pub steering: Option<&'a mut dyn Steering>,
 }
 
 /// What a finished campaign hands back.
@@ -42,7 +58,7 @@ pub struct CampaignResult {
 pub fn run_campaign(
     spec: &CampaignSpec,
     template: &CommandTemplate,
-    options: CampaignOptions,
+    options: CampaignOptions<'_>,
 ) -> Result<CampaignResult> {
     if spec.jobs == 0 {
         bail!("--jobs must be at least 1");
@@ -61,9 +77,19 @@ pub fn run_campaign(
             command.clone(),
             spec.keep_passing,
         )
-        .with_shake(spec.shake.as_ref().map(|shake| shake.to_string())),
+        .with_shake(spec.shake.as_ref().map(|shake| shake.to_string()))
+        .with_parts(
+            spec.parts
+                .iter()
+                .map(|part| {
+                    let shake = part.shake.as_ref().map(|shake| shake.to_string());
+                    (part.label.clone(), shake)
+                })
+                .collect(),
+        ),
         healthy: vec![true; options.sinks.len()],
         sinks: options.sinks,
+        steering: options.steering,
         tally: Tally::new(),
         error: None,
         kept: Vec::new(),
@@ -134,7 +160,8 @@ pub fn run_campaign(
     })
 }
 
-struct Coordinator {
+struct Coordinator<'a> {
+    steering: Option<&'a mut dyn Steering>,
     archive: Archive,
     sinks: Vec<Box<dyn Sink>>,
     /// Per sink: false once it failed; it then only gets the final summary.
@@ -149,11 +176,11 @@ struct Coordinator {
     tests: TestTally,
 }
 
-impl Coordinator {
-    /// Classify, archive and tally one run, then feed the sinks. A sink that fails (a full
-    /// disk under the event log or the history) is dropped and the campaign stops; every run
-    /// that finished is still counted, so the summary stays unbiased.
-    fn handle(&mut self, mut record: RunRecord) {
+impl Coordinator<'_> {
+    /// Classify, archive and tally one run, then feed the sinks and the steering. A sink that
+    /// fails (a full disk under the event log or the history) is dropped and the campaign
+    /// stops; every run that finished is still counted, so the summary stays unbiased.
+    fn handle(&mut self, mut record: RunRecord) -> Flow {
         let mut tests = crate::campaign::per_test::read_tests(self.per_test.as_ref(), &mut record);
         let signature = (record.verdict != Verdict::Pass).then(|| {
             signature_with_stacks(
@@ -195,6 +222,25 @@ impl Coordinator {
                 }
             }
         }
+        let flow = match self.steering.as_deref_mut() {
+            Some(steering) => steering.finished(&run),
+            None => Flow::Continue,
+        };
+        self.relay_messages();
+        flow
+    }
+
+    /// Pass the steering's lines to the sinks, as notices.
+    fn relay_messages(&mut self) {
+        let Some(steering) = self.steering.as_deref_mut() else {
+            return;
+        };
+        for line in steering.messages() {
+            let notice = Notice::Info(line);
+            for sink in &mut self.sinks {
+                sink.notice(&notice);
+            }
+        }
     }
 
     /// Remember the first runtime error; it becomes the campaign's stop reason.
@@ -203,14 +249,23 @@ impl Coordinator {
     }
 }
 
-impl Observer for Coordinator {
+impl Observer for Coordinator<'_> {
     fn run_finished(&mut self, record: RunRecord, _progress: &Progress) -> Flow {
-        self.handle(record);
+        let flow = self.handle(record);
         if self.error.is_some() || self.sinks.iter().any(|sink| sink.wants_stop()) {
             Flow::Stop
         } else {
-            Flow::Continue
+            flow
         }
+    }
+
+    fn plan_run(&mut self, index: u64) -> Plan {
+        let plan = match self.steering.as_deref_mut() {
+            Some(steering) => steering.plan(index),
+            None => Plan::Run(runner::RunPlan::default()),
+        };
+        self.relay_messages();
+        plan
     }
 
     fn tick(&mut self, progress: &Progress) {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::campaign::coordinator::{run_campaign, CampaignOptions, CampaignResult};
+use crate::campaign::coordinator::{run_campaign, CampaignOptions, CampaignResult, Steering};
 use crate::campaign::setup::Prepared;
 use crate::record::provenance::{git_state, hostname};
 use crate::runner::spawn::Spawner;
@@ -30,6 +30,15 @@ pub struct Outputs {
 
 /// Run a prepared campaign with its sinks (plus `extra_sinks`) and return its result.
 pub fn launch(prepared: &Prepared, extra_sinks: Vec<Box<dyn Sink>>) -> Result<CampaignResult> {
+    launch_steered(prepared, extra_sinks, None)
+}
+
+/// [`launch`] a campaign of several parts, `steering` choosing each run's part.
+pub fn launch_steered(
+    prepared: &Prepared,
+    extra_sinks: Vec<Box<dyn Sink>>,
+    steering: Option<&mut dyn Steering>,
+) -> Result<CampaignResult> {
     let Prepared {
         spec,
         template,
@@ -60,7 +69,11 @@ pub fn launch(prepared: &Prepared, extra_sinks: Vec<Box<dyn Sink>>) -> Result<Ca
             return Err(error);
         }
     };
-    let options = CampaignOptions { sinks, guard_exe };
+    let options = CampaignOptions {
+        sinks,
+        guard_exe,
+        steering,
+    };
     run_campaign(spec, template, options)
 }
 
@@ -100,6 +113,14 @@ fn open_outputs(
             git: git_state(&cwd),
             host: hostname(),
             out_dir: spec.out_dir.display().to_string(),
+            parts: spec
+                .parts
+                .iter()
+                .map(|part| {
+                    let shake = part.shake.as_ref().map(|shake| shake.to_string());
+                    (part.label.clone(), shake)
+                })
+                .collect(),
         };
         sinks.push(Box::new(StoreSink::start(store, &info)?));
     }

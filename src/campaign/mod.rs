@@ -8,6 +8,6 @@ pub mod per_test;
 pub mod setup;
 pub mod target;
 
-pub use coordinator::CampaignResult;
-pub use launch::launch;
+pub use coordinator::{CampaignResult, Steering};
+pub use launch::{launch, launch_steered};
 pub use setup::{prepare, CampaignRequest, Prepared};

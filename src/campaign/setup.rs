@@ -184,6 +184,7 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         memory_per_run: MEMORY_PER_RUN,
         script: script.map(std::sync::Arc::new),
         sweep: None,
+        parts: Vec::new(),
         shake: shake.clone().map(std::sync::Arc::new),
         seed: request.seed,
         per_test: planned.per_test.clone(),

@@ -104,13 +104,47 @@ pub fn show(args: ShowArgs, db: &Path) -> Result<i32> {
         // A campaign killed before its summary was written: its tests are in the history.
         summary.tests = per_test::campaign_rows(&store, &id)?;
     }
-    let shown = if args.json {
-        report::history::show_json(&summary)? + "\n"
-    } else {
-        report::history::show_text(&summary, &row)
-    };
+    let shown = show_with_parts(&store, &id, &summary, &row, args.json)?;
     let _ = std::io::stdout().lock().write_all(shown.as_bytes());
     Ok(EXIT_OK)
+}
+
+/// A campaign's summary, followed by its parts (a hunt's arms, a window's phases) if it has any.
+fn show_with_parts(
+    store: &Store,
+    id: &str,
+    summary: &crate::analysis::summary::Summary,
+    row: &query::CampaignRow,
+    json: bool,
+) -> Result<String> {
+    let parts: Vec<report::hunt::PartRow> = crate::store::hunt::parts(store, id)?
+        .into_iter()
+        .map(|part| report::hunt::PartRow {
+            label: part.label,
+            shake: part.shake,
+            runs: part.runs,
+            failures: part.failures,
+            run_time_s: part.run_time_us as f64 / 1e6,
+        })
+        .collect();
+    let hunt = crate::store::hunt::hunt_of(store, id)?;
+    Ok(match (json, parts.is_empty()) {
+        (true, true) => report::history::show_json(summary)? + "\n",
+        (true, false) => {
+            let mut value: serde_json::Value =
+                serde_json::from_str(&report::history::show_json(summary)?)?;
+            let extra = report::hunt::show_parts_json(&parts, hunt.as_ref())?;
+            if let (Some(object), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+                object.extend(extra.clone());
+            }
+            value.to_string() + "\n"
+        }
+        (false, true) => report::history::show_text(summary, row),
+        (false, false) => {
+            report::history::show_text(summary, row)
+                + &report::hunt::show_parts_text(&parts, hunt.as_ref())
+        }
+    })
 }
 
 /// `flakehunt log`.

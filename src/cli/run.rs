@@ -110,8 +110,8 @@ pub struct RunArgs {
 
     /// Perturb each run: comma list of cpu-load=N[:DUTY], mem-load=N, io-load=N,
     /// pin=one-core|random-core|spread|CPUS, nice=N, sched=batch|idle|other, slice=DUR,
-    /// noise[=P], jitter=DUR, go-procs=N, go-gc=N, go-debug=S, rust-threads=N, py-switch=DUR;
-    /// or `best` for the best arm of the last `flakehunt hunt`.
+    /// noise[=P], jitter=DUR, freeze[=MIN..MAX@GAP], go-procs=N, go-gc=N, go-debug=S,
+    /// rust-threads=N, py-switch=DUR; or `best` for the best arm of the last `flakehunt hunt`.
     #[arg(long, value_name = "SPEC")]
     pub shake: Option<String>,
 

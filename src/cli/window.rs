@@ -1,26 +1,26 @@
 //! `flakehunt window`: map a race window from outside the program by sweeping the delay of one
 //! script step (by default: a SIGINT sent some time after start), spending a second half of the
-//! runs where the failure rate changes, and reporting rate against the measured delay.
+//! runs where the failure rate changes, and reporting rate against the measured delay. The
+//! sweep is one campaign whose two parts are its phases.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::analysis::window::design::{Design, PHASES};
-use crate::analysis::window::{map_window, SweepSample, WindowMap};
-use crate::campaign::{launch, prepare, Prepared};
+use crate::analysis::window::{map_window, measured_delay, SweepSample};
+use crate::campaign::{launch_steered, prepare, Prepared, Steering};
 use crate::cli::report::AfterReport;
 use crate::cli::run::RunArgs;
 use crate::cli::EXIT_OK;
+use crate::record::FinishedRun;
 use crate::report;
 use crate::report::window::{Phase, WindowView};
-use crate::sink::window::{SampleSink, Samples};
+use crate::runner::{Flow, Plan, RunPlan};
 use crate::spec::script::{Script, Step};
-use crate::spec::Sweep;
+use crate::spec::{Part, Sweep};
 use crate::store::report::Subject;
 use crate::store::Store;
 
@@ -76,8 +76,14 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
         args.log,
         args.budget.is_none().then_some(args.runs_per_step),
     );
-    let (campaigns, samples) = run_phases(&args, &run_args, &design, (min, max), db)?;
-    let map = map_window(&samples, &design.points);
+    let (prepared, step) = prepare_sweep(&args, &run_args, &design, db)?;
+    let mut sweeper = Sweeper::new(design, step, args.budget.map(|b| b / PHASES as u32));
+    if !run_args.json {
+        sweeper.announce(1, (min, max), args.budget.is_none());
+    }
+    let result = launch_steered(&prepared, Vec::new(), Some(&mut sweeper))?;
+    let campaigns = vec![result.summary.campaign.clone()];
+    let map = map_window(&sweeper.samples, &sweeper.design.points);
     if !args.run.no_history {
         let mut store = Store::open(db)?;
         crate::store::window::save(&mut store, &campaigns, &args.sweep, &map)?;
@@ -86,56 +92,137 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
     let view = WindowView {
         sweep: args.sweep,
         campaigns,
-        runs: samples.len(),
+        runs: sweeper.samples.len(),
         map,
     };
-    let mut out = std::io::stdout().lock();
-    let _ = if run_args.json {
-        writeln!(out, "{}", report::window::json(&view))
+    let rendered = if run_args.json {
+        format!("{}\n", report::window::json(&view))
     } else {
-        write!(out, "{}", report::window::text(&view))
+        report::window::text(&view)
     };
+    crate::cli::print_stdout(&rendered)?;
     Ok(match (&after, subject) {
         (Some(after), Some(subject)) => after.finish(|after| after.write(&subject, None), EXIT_OK),
         _ => EXIT_OK,
     })
 }
 
-/// Run the phases of `design`, each refining on the samples of those before; stops early if
-/// one is interrupted. Returns the campaigns that ran and every run's sample.
-fn run_phases(
-    args: &WindowArgs,
-    run_args: &RunArgs,
-    design: &Design,
-    (min, max): (Duration, Duration),
-    db: &Path,
-) -> Result<(Vec<String>, Vec<SweepSample>)> {
-    let samples = Samples::default();
-    let mut campaigns = Vec::new();
-    let mut earlier: Option<WindowMap> = None;
-    for number in 1..=PHASES {
-        let delays = Arc::new(design.delays(earlier.as_ref()));
-        let (prepared, sweep) = prepare_phase(args, run_args, delays, db)?;
-        if !run_args.json {
-            let phase = Phase {
-                number,
-                of: PHASES,
-                runs: args.budget.is_none().then_some(design.runs_per_phase),
-                delays: design.points.len(),
-                from: min,
-                to: max,
-            };
-            eprintln!("{}", report::window::phase_line(&phase));
+/// Labels of the sweep's parts: the even first phase, then the refined one.
+const PART_LABELS: [&str; PHASES] = ["even", "refine"];
+
+/// Steers the sweep's one campaign: each run's delay, the first phase spread evenly, the
+/// second placed where the first saw the failure rate change (after every first-phase run is
+/// in), and one sample per finished run.
+struct Sweeper {
+    design: Design,
+    /// Index of the swept sleep step.
+    step: usize,
+    /// Length of a phase when a time budget ends it (None: the design's run count does).
+    phase_time: Option<Duration>,
+    /// Delays of the first phase's runs, by run index.
+    first: Vec<Duration>,
+    /// Runs given to the first phase (indices `0..first_runs`), and how many of them finished.
+    first_runs: u64,
+    first_finished: u64,
+    /// Delays of the second phase's runs (by index minus `first_runs`), once it began.
+    second: Option<Vec<Duration>>,
+    started: Option<Instant>,
+    samples: Vec<SweepSample>,
+    /// Phase lines waiting to be shown, and what they need.
+    messages: Vec<String>,
+    announce: Option<((Duration, Duration), bool)>,
+}
+
+impl Sweeper {
+    fn new(design: Design, step: usize, phase_time: Option<Duration>) -> Sweeper {
+        Sweeper {
+            first: design.delays(None),
+            design,
+            step,
+            phase_time,
+            first_runs: 0,
+            first_finished: 0,
+            second: None,
+            started: None,
+            samples: Vec::new(),
+            messages: Vec::new(),
+            announce: None,
         }
-        let collector = Box::new(SampleSink::new(&sweep, samples.clone()));
-        let result = launch(&prepared, vec![collector])?;
-        campaigns.push(result.summary.campaign.clone());
-        if result.summary.interrupted {
-            break;
-        }
-        earlier = Some(map_window(&samples.borrow(), &design.points));
     }
-    Ok((campaigns, samples.take()))
+
+    /// Queue the line announcing phase `number` (and, from then on, the next phase's too).
+    fn announce(&mut self, number: usize, range: (Duration, Duration), counted: bool) {
+        self.announce = Some((range, counted));
+        let phase = Phase {
+            number,
+            of: PHASES,
+            runs: counted.then_some(self.design.runs_per_phase),
+            delays: self.design.points.len(),
+            from: range.0,
+            to: range.1,
+        };
+        self.messages.push(report::window::phase_line(&phase));
+    }
+
+    fn first_phase_over(&self, started: Instant) -> bool {
+        match self.phase_time {
+            Some(length) => started.elapsed() >= length,
+            None => self.first_runs >= self.first.len() as u64,
+        }
+    }
+
+    /// The delay planned for run `index`, if it was given one.
+    fn delay_of(&self, index: u64) -> Option<Duration> {
+        if index < self.first_runs {
+            return self.first.get(index as usize).copied();
+        }
+        let second = self.second.as_ref()?;
+        second.get((index - self.first_runs) as usize).copied()
+    }
+}
+
+impl Steering for Sweeper {
+    fn plan(&mut self, index: u64) -> Plan {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if self.second.is_none() {
+            if !self.first_phase_over(started) {
+                self.first_runs += 1;
+                let delay = self.first.get(index as usize).copied();
+                return Plan::Run(RunPlan { part: 0, delay });
+            }
+            // The refinement needs every first-phase result.
+            if self.first_finished < self.first_runs {
+                return Plan::Wait;
+            }
+            let map = map_window(&self.samples, &self.design.points);
+            self.second = Some(self.design.delays(Some(&map)));
+            if let Some((range, counted)) = self.announce {
+                self.announce(2, range, counted);
+            }
+        }
+        let delay = self.delay_of(index);
+        Plan::Run(RunPlan { part: 1, delay })
+    }
+
+    fn finished(&mut self, run: &FinishedRun) -> Flow {
+        let record = &run.record;
+        if record.part == 0 {
+            self.first_finished += 1;
+        }
+        if let Some(requested) = self.delay_of(record.index) {
+            let requested_s = requested.as_secs_f64();
+            self.samples.push(SweepSample {
+                requested_s,
+                achieved_s: measured_delay(&record.script_events, self.step, requested_s),
+                failed: record.verdict.is_failure(),
+            });
+        }
+        Flow::Continue
+    }
+
+    fn messages(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.messages)
+    }
 }
 
 /// Reject flags window cannot honour, before anything runs.
@@ -168,20 +255,19 @@ fn sweep_run_args(args: &WindowArgs) -> RunArgs {
     run_args
 }
 
-/// One phase's campaign, its first sleep step swept over `delays` (one per run).
-fn prepare_phase(
+/// The sweep's one campaign, of two parts (the phases), and the index of its swept step.
+fn prepare_sweep(
     args: &WindowArgs,
     run_args: &RunArgs,
-    delays: Arc<Vec<Duration>>,
+    design: &Design,
     db: &Path,
-) -> Result<(Prepared, Sweep)> {
-    let mut phase_args = run_args.clone();
+) -> Result<(Prepared, usize)> {
+    let mut sweep_args = run_args.clone();
     match args.budget {
-        Some(budget) => phase_args.duration = Some(budget / PHASES as u32),
-        None => phase_args.runs = Some(delays.len() as u64),
+        Some(budget) => sweep_args.duration = Some(budget),
+        None => sweep_args.runs = Some(design.runs_per_phase * PHASES as u64),
     }
-    let mut prepared = prepare(&phase_args.request(), db)?;
-    prepared.nest_out_dir(args.run.out.as_deref());
+    let mut prepared = prepare(&sweep_args.request(), db)?;
     let script = prepared
         .spec
         .script
@@ -192,9 +278,16 @@ fn prepare_phase(
         .iter()
         .position(|step| matches!(step, Step::Sleep { .. }))
         .context("the script has no sleep step to sweep; add one, e.g. --step 'sleep 0..5ms'")?;
-    let sweep = Sweep { step, delays };
-    prepared.spec.sweep = Some(sweep.clone());
-    Ok((prepared, sweep))
+    prepared.spec.sweep = Some(Sweep { step });
+    let shake = prepared.spec.shake.clone();
+    prepared.spec.parts = PART_LABELS
+        .iter()
+        .map(|label| Part {
+            label: label.to_string(),
+            shake: shake.clone(),
+        })
+        .collect();
+    Ok((prepared, step))
 }
 
 #[cfg(test)]

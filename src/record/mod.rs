@@ -257,6 +257,11 @@ pub struct RunRecord {
     pub seed: Option<u64>,
     /// Where its threads were when it hung, or its backtrace when it crashed.
     pub stacks: Option<stacks::Stacks>,
+    /// The campaign part it belonged to (a hunt's arm, a window's phase); 0 in one-part
+    /// campaigns.
+    pub part: usize,
+    /// Time it spent frozen by `--shake freeze` (part of `duration`).
+    pub paused: Duration,
 }
 
 /// A run once the campaign has classified and archived it: the record, its failure signature

@@ -147,8 +147,10 @@ pub fn sample_hunt() -> ReportData {
         rate: clopper_pearson(failures, runs, 0.95),
         speedup: speedup.map(|s| s.0),
         speedup_low: speedup.map(|s| s.1),
+        speedup_high: speedup.map(|s| s.0),
         signatures: BTreeMap::new(),
         elapsed_s: 6.0,
+        per_second: crate::analysis::hunt::poisson_rate(failures, 6.0, 0.95),
     };
     data.subject = Subject::Hunt(3);
     data.hunt = Some(HuntRecord {

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod script;
 pub mod spawn;
 
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,7 +24,8 @@ use crate::diagnose::{self, Diagnoser};
 use crate::os::process::{signal_group, signal_process};
 use crate::record::stacks::Stacks;
 use crate::record::{FailureKind, OutputDigest, RunRecord, Stream, Termination, Verdict};
-use crate::shake::ShakeRuntime;
+use crate::shake::freeze::FreezeSchedule;
+use crate::shake::{Freeze, ShakeRuntime};
 use crate::spec::script::{Script, SignalTarget};
 use crate::spec::{CampaignSpec, OnTimeout, OutputRules};
 use capture::Capture;
@@ -59,6 +61,25 @@ pub enum Flow {
     Continue,
     /// Stop launching runs and cancel those in flight.
     Stop,
+}
+
+/// What one run is to be: the part of the campaign it belongs to, and the delay of the swept
+/// script step (`flakehunt window`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunPlan {
+    /// Index into the campaign's parts ([`CampaignSpec::part_list`]).
+    pub part: usize,
+    /// Delay of the spec's swept sleep step; None keeps the step's own range.
+    pub delay: Option<Duration>,
+}
+
+/// The observer's answer when a slot is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Start a run like this.
+    Run(RunPlan),
+    /// Start nothing now; ask again when a run finishes or at the next tick.
+    Wait,
 }
 
 /// Why a campaign stopped.
@@ -127,6 +148,8 @@ pub enum Notice {
     },
     /// Something the user should fix to get everything the campaign offers (said once).
     Warning(String),
+    /// A line from whoever steers the campaign (a hunt's or a window's progress).
+    Info(String),
 }
 
 /// Receives the runner's events. Implemented by the campaign coordinator.
@@ -137,6 +160,11 @@ pub trait Observer {
     fn tick(&mut self, progress: &Progress);
     /// Something to tell the user.
     fn notice(&mut self, notice: Notice);
+    /// What run `index` is to be; asked once per run when a slot is free. By default every run
+    /// is part 0 as specified.
+    fn plan_run(&mut self, _index: u64) -> Plan {
+        Plan::Run(RunPlan::default())
+    }
 }
 
 /// What the runner reports when the campaign is over.
@@ -206,6 +234,37 @@ struct Slot {
     diagnosing: Option<Instant>,
     /// What its time limit does once its stacks are read.
     after_stacks: Option<OnTimeout>,
+    /// The campaign part the run belongs to.
+    part: usize,
+    /// Its freeze schedule (`--shake freeze`), while it may still be frozen.
+    freeze: Option<Freezing>,
+    /// Time it spent frozen.
+    paused: Duration,
+}
+
+/// A run's place in its freeze schedule.
+#[derive(Debug)]
+struct Freezing {
+    schedule: FreezeSchedule,
+    /// When the next freeze begins or, while frozen, when this one ends.
+    next: Instant,
+    /// Length of the next freeze.
+    length: Duration,
+    /// Since when the group is stopped, while it is.
+    since: Option<Instant>,
+}
+
+impl Freezing {
+    fn new(freeze: Freeze, seed: u64, started: Instant) -> Freezing {
+        let mut schedule = FreezeSchedule::new(freeze, seed);
+        let (gap, length) = schedule.next_freeze();
+        Freezing {
+            schedule,
+            next: started + gap,
+            length,
+            since: None,
+        }
+    }
 }
 
 impl Slot {
@@ -216,12 +275,14 @@ impl Slot {
     fn next_deadline(&self) -> Option<Instant> {
         let drain = self.exit.map(|exit| exit.at + LEAK_GRACE);
         let stacks_limit = self.diagnosing.map(|since| since + STACKS_LIMIT);
+        let freeze = self.freeze.as_ref().map(|freezing| freezing.next);
         [
             self.deadline,
             self.kill_at,
             drain,
             self.script_wake,
             stacks_limit,
+            freeze,
         ]
         .into_iter()
         .flatten()
@@ -258,29 +319,44 @@ pub fn execute(
     } else {
         (None, None)
     };
-    let adjusted;
-    let template = if diagnoser.is_some() {
+    let shakes: Vec<_> = spec
+        .part_list()
+        .into_iter()
+        .map(|part| part.shake.filter(|shake| !shake.is_plain()))
+        .collect();
+    let mut runtime = None;
+    let mut template = if diagnoser.is_some() {
         // PYTHONPATH becomes a per-run variable: the Python hook goes first on it.
-        adjusted = python_per_run(template);
-        &adjusted
+        python_per_run(template)
     } else {
-        template
+        template.clone()
     };
-    let spawner = Spawner::new(template).context("could not prepare the command")?;
-    let runtime = match spec.shake.as_deref().filter(|shake| !shake.is_plain()) {
-        Some(shake) => Some(ShakeRuntime::start(
-            shake,
+    if shakes.iter().any(Option::is_some) {
+        let inherited = |key: &OsStr| inherited_value(&template, key);
+        let started = ShakeRuntime::start(
+            &shakes,
             options.guard_exe.as_deref(),
             &options.spill_dir,
             &spec.id,
-        )?),
-        None => None,
-    };
-    if let (Some(guard), Some(runtime)) = (guard.as_mut(), runtime.as_ref()) {
-        for pid in runtime.load_pids() {
-            guard.watch(pid);
+            &inherited,
+        )?;
+        for key in started.per_run_keys() {
+            if !template.per_run_keys.contains(&key) {
+                template.per_run_keys.push(key);
+            }
+        }
+        runtime = Some(started);
+    }
+    if let (Some(runtime), 1) = (runtime.as_mut(), shakes.len()) {
+        // A campaign of one part starts its load generators before anything runs, so that a
+        // failure to start them is reported up front.
+        for pid in runtime.activate(0)? {
+            if let Some(guard) = guard.as_mut() {
+                guard.watch(pid);
+            }
         }
     }
+    let spawner = Spawner::new(&template).context("could not prepare the command")?;
     if spec.script.is_some() {
         // The default 50 us timer slack would blur the delays a script asks for.
         // SAFETY: prctl on the calling thread only.
@@ -304,8 +380,10 @@ pub fn execute(
         sources: Vec::new(),
         waiting_notice_sent: false,
         campaign_seed: xxhash_rust::xxh3::xxh3_64(spec.id.as_bytes()),
-        runtime: runtime.as_ref(),
+        parts: shakes.len(),
+        runtime,
         pending: Vec::new(),
+        held: None,
         io_error: None,
         diagnoser,
         python_base,
@@ -338,10 +416,14 @@ struct Engine<'a> {
     waiting_notice_sent: bool,
     /// Seeds each run's draws (script sleep ranges, shake): mixed with the run index.
     campaign_seed: u64,
-    /// Campaign-wide parts of the shake (loads, preload library), if shaking.
-    runtime: Option<&'a ShakeRuntime>,
-    /// Runs whose start is delayed by `--shake jitter`: (index, seed, start time).
-    pending: Vec<(u64, u64, Instant)>,
+    /// Number of parts in the campaign.
+    parts: usize,
+    /// Campaign-wide side of the parts' shakes (loads, preload library), if any shakes.
+    runtime: Option<ShakeRuntime>,
+    /// Runs whose start is delayed by `--shake jitter`: (index, seed, plan, start time).
+    pending: Vec<(u64, u64, RunPlan, Instant)>,
+    /// A planned run waiting for runs of a part with other load generators to finish.
+    held: Option<(u64, u64, RunPlan)>,
     /// The first error saving a run's output, not yet acted upon.
     io_error: Option<String>,
     /// Reads stacks of hung and crashed runs (None with `--no-stacks`).
@@ -417,9 +499,10 @@ impl Engine<'_> {
                 }
             }
             self.launch(guard.as_deref_mut(), observer);
-            // Runs waiting for a jittered start count as running.
-            let running =
-                self.slots.iter().filter(|s| s.role != Role::Kept).count() + self.pending.len();
+            // Runs waiting for a jittered start or for their load count as running.
+            let running = self.slots.iter().filter(|s| s.role != Role::Kept).count()
+                + self.pending.len()
+                + usize::from(self.held.is_some());
             let more_to_launch = self.stop.is_none() && self.may_launch_more();
             if running == 0 && !more_to_launch {
                 if self.slots.is_empty() {
@@ -441,7 +524,7 @@ impl Engine<'_> {
                     wake = wake.min(at);
                 }
             }
-            for &(_, _, at) in &self.pending {
+            for &(_, _, _, at) in &self.pending {
                 wake = wake.min(at);
             }
             self.poll(interrupts, wake)?;
@@ -452,6 +535,7 @@ impl Engine<'_> {
             }
             self.handle_ready()?;
             self.collect_stacks(now, observer);
+            self.drive_freezes(now);
             self.enforce_deadlines(now, observer)?;
             self.complete(guard.as_deref_mut(), observer)?;
             self.flush_warnings(observer);
@@ -493,20 +577,27 @@ impl Engine<'_> {
         let now = Instant::now();
         // Delayed starts (jitter) whose time has come go first.
         let mut due = Vec::new();
-        self.pending.retain(|&(index, seed, at)| {
+        self.pending.retain(|&(index, seed, plan, at)| {
             if at <= now {
-                due.push((index, seed));
+                due.push((index, seed, plan));
                 false
             } else {
                 true
             }
         });
-        for (index, seed) in due {
+        for (index, seed, plan) in due {
             if self.stop.is_some() {
                 self.cancelled += 1;
                 continue;
             }
-            self.start_run(index, seed, guard.as_deref_mut(), observer);
+            self.start_run(index, seed, plan, guard.as_deref_mut(), observer);
+        }
+        if let Some((index, seed, plan)) = self.held {
+            if self.stop.is_some() || !self.may_start(plan.part) {
+                return;
+            }
+            self.held = None;
+            self.begin(index, seed, plan, guard.as_deref_mut(), observer);
         }
         while self.stop.is_none() && self.may_launch_more() {
             let running = self
@@ -518,18 +609,74 @@ impl Engine<'_> {
                 break;
             }
             let index = self.launched;
+            let plan = match observer.plan_run(index) {
+                Plan::Run(plan) if plan.part < self.parts => plan,
+                // A part the campaign does not have is the observer's bug: run it as part 0
+                // rather than lose the run.
+                Plan::Run(plan) => RunPlan { part: 0, ..plan },
+                Plan::Wait => break,
+            };
             self.launched += 1;
             let seed = crate::shake::run_seed(self.campaign_seed, index, self.spec.seed);
-            let delay = self
-                .spec
-                .shake
-                .as_deref()
-                .and_then(|shake| shake.start_delay(seed))
-                .filter(|delay| !delay.is_zero());
-            match delay {
-                Some(delay) => self.pending.push((index, seed, now + delay)),
-                None => self.start_run(index, seed, guard.as_deref_mut(), observer),
+            if !self.may_start(plan.part) {
+                self.held = Some((index, seed, plan));
+                break;
             }
+            self.begin(index, seed, plan, guard.as_deref_mut(), observer);
+        }
+    }
+
+    /// Whether a run of `part` may start now. Runs of parts with different load generators
+    /// never overlap: one part's load would perturb the other's runs, and its tally would lie.
+    fn may_start(&self, part: usize) -> bool {
+        let Some(runtime) = &self.runtime else {
+            return true;
+        };
+        let load = runtime.load_of(part);
+        self.slots
+            .iter()
+            .filter(|slot| slot.role == Role::Running)
+            .all(|slot| runtime.load_of(slot.part) == load)
+            && self
+                .pending
+                .iter()
+                .all(|&(_, _, plan, _)| runtime.load_of(plan.part) == load)
+    }
+
+    /// Switch the load generators to the run's part, then start it (after its jitter delay).
+    fn begin(
+        &mut self,
+        index: u64,
+        seed: u64,
+        plan: RunPlan,
+        mut guard: Option<&mut Guard>,
+        observer: &mut dyn Observer,
+    ) {
+        let mut delay = None;
+        if let Some(runtime) = self.runtime.as_mut() {
+            match runtime.activate(plan.part) {
+                Ok(started) => {
+                    if let Some(guard) = guard.as_deref_mut() {
+                        for pid in started {
+                            guard.watch(pid);
+                        }
+                    }
+                }
+                Err(error) => {
+                    let reason = format!("run {index}: {error:#}");
+                    self.begin_stop(StopReason::SpawnFailed(reason), observer);
+                    return;
+                }
+            }
+            delay = runtime
+                .start_delay(plan.part, seed)
+                .filter(|delay| !delay.is_zero());
+        }
+        match delay {
+            Some(delay) => self
+                .pending
+                .push((index, seed, plan, Instant::now() + delay)),
+            None => self.start_run(index, seed, plan, guard, observer),
         }
     }
 
@@ -537,14 +684,15 @@ impl Engine<'_> {
         &mut self,
         index: u64,
         seed: u64,
+        plan: RunPlan,
         guard: Option<&mut Guard>,
         observer: &mut dyn Observer,
     ) {
         let script = self.spec.script.as_deref();
         let stdin_pipe = script.is_some_and(Script::uses_stdin);
-        let setup = match (self.runtime, self.spec.shake.as_deref()) {
-            (Some(runtime), Some(shake)) => {
-                let (env, placement) = runtime.run_setup(shake, index, seed);
+        let setup = match &self.runtime {
+            Some(runtime) => {
+                let (env, placement) = runtime.run_setup(plan.part, index, seed);
                 RunSetup {
                     stdin_pipe,
                     env,
@@ -552,7 +700,7 @@ impl Engine<'_> {
                     core_limit: None,
                 }
             }
-            _ => RunSetup {
+            None => RunSetup {
                 stdin_pipe,
                 ..RunSetup::default()
             },
@@ -583,7 +731,14 @@ impl Engine<'_> {
                 setup.env.push(("PYTHONPATH".into(), path));
             }
         }
-        let shaken = self.runtime.is_some();
+        let shaken = self
+            .runtime
+            .as_ref()
+            .is_some_and(|runtime| runtime.is_shaken(plan.part));
+        let freeze = self
+            .runtime
+            .as_ref()
+            .and_then(|runtime| runtime.freeze(plan.part));
         let child = match self.spawner.spawn(index, &setup) {
             Ok(child) => child,
             Err(error) => {
@@ -618,12 +773,9 @@ impl Engine<'_> {
                 stdin: child.stdin,
                 script: script.map(|_| {
                     let run = ScriptRun::new(child.started, self.campaign_seed ^ index);
-                    match &self.spec.sweep {
-                        Some(sweep) => match sweep.delays.get(index as usize) {
-                            Some(delay) => run.with_fixed_sleep(sweep.step, *delay),
-                            None => run,
-                        },
-                        None => run,
+                    match (&self.spec.sweep, plan.delay) {
+                        (Some(sweep), Some(delay)) => run.with_fixed_sleep(sweep.step, delay),
+                        _ => run,
                     }
                 }),
                 script_wake: None,
@@ -632,6 +784,9 @@ impl Engine<'_> {
                 stacks: None,
                 diagnosing: None,
                 after_stacks: None,
+                part: plan.part,
+                freeze: freeze.map(|freeze| Freezing::new(freeze, seed, child.started)),
+                paused: Duration::ZERO,
             });
             let slot_index = self.slots.len() - 1;
             self.drive_script(slot_index, None);
@@ -689,9 +844,10 @@ impl Engine<'_> {
 
     /// Stop launching; cancel runs in flight (runs already timed out or exited still report).
     fn begin_stop(&mut self, reason: StopReason, observer: &mut dyn Observer) {
-        // Runs still waiting for a jittered start never begin.
-        self.cancelled += self.pending.len() as u64;
+        // Runs still waiting for a jittered start or for their load never begin.
+        self.cancelled += self.pending.len() as u64 + u64::from(self.held.is_some());
         self.pending.clear();
+        self.held = None;
         // A run that already ended is not cancelled: collect its exit so it is reported.
         for slot_index in 0..self.slots.len() {
             if self.slots[slot_index].exit.is_none() {
@@ -1032,6 +1188,54 @@ impl Engine<'_> {
         }
     }
 
+    /// Stop and continue runs' process groups on their freeze schedules (`--shake freeze`).
+    /// A frozen run's time limit moves by the time it spends frozen, so a freeze never turns
+    /// into a timeout; a run that is ending (exited, timed out, failed by its script,
+    /// cancelled) is continued and frozen no more.
+    fn drive_freezes(&mut self, now: Instant) {
+        let stopping = self.stop.is_some();
+        for slot in &mut self.slots {
+            let live = !stopping
+                && slot.role == Role::Running
+                && slot.exit.is_none()
+                && slot.timed_out.is_none()
+                && slot.script_failure.is_none()
+                && slot.deadline.is_some_and(|deadline| now < deadline);
+            let Some(freezing) = &mut slot.freeze else {
+                continue;
+            };
+            if let Some(since) = freezing.since {
+                if live && now < freezing.next {
+                    continue;
+                }
+                // A reaped run's pid may name another group by now: leave it alone.
+                if slot.pidfd.is_some() {
+                    signal_group(slot.pid, libc::SIGCONT);
+                }
+                let paused = now.saturating_duration_since(since);
+                slot.paused += paused;
+                // The limit moved by the planned length when the freeze began; add any overrun.
+                if let Some(deadline) = &mut slot.deadline {
+                    *deadline += paused.saturating_sub(freezing.length);
+                }
+                let (gap, length) = freezing.schedule.next_freeze();
+                freezing.since = None;
+                freezing.next = now + gap;
+                freezing.length = length;
+            } else if live && now >= freezing.next {
+                signal_group(slot.pid, libc::SIGSTOP);
+                freezing.since = Some(now);
+                freezing.next = now + freezing.length;
+                if let Some(deadline) = &mut slot.deadline {
+                    *deadline += freezing.length;
+                }
+            }
+            if !live {
+                slot.freeze = None;
+            }
+        }
+    }
+
     fn enforce_deadlines(&mut self, now: Instant, observer: &mut dyn Observer) -> Result<()> {
         let timeout = self.spec.timeout;
         for slot_index in 0..self.slots.len() {
@@ -1234,6 +1438,8 @@ impl Engine<'_> {
             script_failure: slot.script_failure.clone(),
             seed: slot.seed,
             stacks,
+            part: slot.part,
+            paused: slot.paused,
         })
     }
 
@@ -1316,6 +1522,18 @@ impl ScriptIo for SlotIo<'_> {
     fn close_stdin(&mut self) {
         *self.stdin = None;
     }
+}
+
+/// A variable's value as runs would inherit it: from `--env`, else from flakehunt's own
+/// environment.
+fn inherited_value(template: &CommandTemplate, key: &OsStr) -> Option<OsString> {
+    template
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, value)| value.clone())
+        .or_else(|| std::env::var_os(key))
 }
 
 /// The verdict on a run from how it ended and what it printed.

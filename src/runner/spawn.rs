@@ -173,8 +173,12 @@ impl Spawner {
                 env_entries.push([key.as_bytes(), b"=", value.as_bytes()].concat());
             }
         }
+        // A variable that runs set for themselves is left to them, even if `--env` set it
+        // (each run gets `--env`'s value back unless its shake sets the variable).
         for (key, value) in &template.env {
-            env_entries.push([key.as_bytes(), b"=", value.as_bytes()].concat());
+            if !template.per_run_keys.contains(key) {
+                env_entries.push([key.as_bytes(), b"=", value.as_bytes()].concat());
+            }
         }
         env_entries.push(format!("FLAKEHUNT_CAMPAIGN={}", template.campaign_id).into_bytes());
         for entry in &env_entries {

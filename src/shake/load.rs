@@ -1,8 +1,8 @@
 //! Load generators for the campaign's lifetime: busy CPU loops with a duty cycle, memory
 //! bandwidth thrashers and fsync churners. Each is a `flakehunt __load` process in its own
 //! process group with a parent-death signal, watched by the guard, and killed with its group
-//! when the campaign ends however it ends; the io churner's files live in a directory that is
-//! removed afterwards.
+//! when the campaign ends however it ends (SIGKILL also ends a paused generator); the io
+//! churner's files live in a directory that is removed afterwards.
 
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
@@ -94,6 +94,21 @@ impl LoadSet {
     /// Process group ids of the generators (for the guard).
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().map(Child::id).collect()
+    }
+
+    /// Pause every generator (SIGSTOP to its process group): it keeps its memory and files but
+    /// takes no CPU until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        for child in &self.children {
+            crate::os::process::signal_group(child.id(), libc::SIGSTOP);
+        }
+    }
+
+    /// Continue paused generators (SIGCONT to their process groups).
+    pub fn resume(&self) {
+        for child in &self.children {
+            crate::os::process::signal_group(child.id(), libc::SIGCONT);
+        }
     }
 
     /// Kill every generator's group, reap them, and remove their files.

@@ -2,9 +2,17 @@
 //! list (`cpu-load=2,pin=one-core,nice=19,jitter=1ms`); it yields campaign-wide load generators
 //! and environment, and for each run its CPU placement, priority, scheduling policy, start delay
 //! and seed. Everything that needs privileges is checked up front and skipped with a warning.
+//! What lives as long as the campaign (load generators, preload library) is in [`runtime`].
 
+pub mod detect;
+pub mod freeze;
+pub mod knobs;
 pub mod load;
 pub mod noise;
+pub mod runtime;
+
+pub use freeze::Freeze;
+pub use runtime::{per_run_keys, ShakeRuntime};
 
 use std::ffi::OsString;
 use std::fmt;
@@ -73,6 +81,8 @@ pub struct Shake {
     pub env: Vec<(String, String)>,
     /// Python thread switch interval, set through a generated sitecustomize.
     pub py_switch: Option<Duration>,
+    /// Stop and continue each run's process group at random moments.
+    pub freeze: Option<Freeze>,
 }
 
 /// Everything a single run needs from the shake.
@@ -268,12 +278,18 @@ impl Shake {
                 "py-switch" => {
                     shake.py_switch = Some(bounded(need("DUR")?, "the switch interval")?);
                 }
+                "freeze" => {
+                    shake.freeze = Some(match value {
+                        None => Freeze::default(),
+                        Some(text) => Freeze::parse(text).map_err(|m| error(position, item, m))?,
+                    });
+                }
                 other => {
                     return Err(error(
                         position,
                         item,
                         format!(
-                            "unknown shake '{other}'; known: cpu-load, mem-load, io-load, pin, nice, sched, slice, noise, jitter, go-procs, go-gc, go-debug, rust-threads, py-switch"
+                            "unknown shake '{other}'; known: cpu-load, mem-load, io-load, pin, nice, sched, slice, noise, jitter, freeze, go-procs, go-gc, go-debug, rust-threads, py-switch"
                         ),
                     ))
                 }
@@ -430,6 +446,9 @@ impl fmt::Display for Shake {
         if let Some(jitter) = &self.jitter {
             items.push(format!("jitter={}", dur(jitter)));
         }
+        if let Some(freeze) = &self.freeze {
+            items.push(freeze.to_string());
+        }
         for (key, value) in &self.env {
             items.push(match key.as_str() {
                 "GOMAXPROCS" => format!("go-procs={value}"),
@@ -447,147 +466,6 @@ impl fmt::Display for Shake {
             write!(f, "{}", items.join(","))
         }
     }
-}
-
-/// The parts of a shake that live as long as the campaign: load generators, the preload
-/// library, the generated Python `sitecustomize`. Dropping it stops and removes them.
-#[derive(Debug)]
-pub struct ShakeRuntime {
-    noise: Option<noise::NoiseLibrary>,
-    python_dir: Option<std::path::PathBuf>,
-    loads: load::LoadSet,
-    preload_before: Option<OsString>,
-    pythonpath_before: Option<OsString>,
-}
-
-impl ShakeRuntime {
-    /// Start what `shake` needs; `exe` is the flakehunt binary (for load generators) and
-    /// `scratch` a directory of the campaign for temporary files.
-    pub fn start(
-        shake: &Shake,
-        exe: Option<&std::path::Path>,
-        scratch: &std::path::Path,
-        tag: &str,
-    ) -> anyhow::Result<ShakeRuntime> {
-        use anyhow::Context;
-        let noise = match shake.noise {
-            Some(_) => Some(noise::NoiseLibrary::load().context("cannot load the noise library")?),
-            None => None,
-        };
-        let python_dir = match shake.py_switch {
-            Some(interval) => Some(write_sitecustomize(scratch, interval)?),
-            None => None,
-        };
-        let loads = if shake.has_load() {
-            let exe = exe.context("load generators need the flakehunt binary")?;
-            let cpus = match &shake.pin {
-                Some(Pin::List(cpus)) => Some(cpus.as_slice()),
-                _ => None,
-            };
-            load::LoadSet::start(shake, exe, scratch, cpus, tag)
-                .context("cannot start the load generators")?
-        } else {
-            load::LoadSet::default()
-        };
-        Ok(ShakeRuntime {
-            noise,
-            python_dir,
-            loads,
-            preload_before: std::env::var_os("LD_PRELOAD"),
-            pythonpath_before: std::env::var_os("PYTHONPATH"),
-        })
-    }
-
-    /// Pids of the load generators (each leads its own process group).
-    pub fn load_pids(&self) -> Vec<u32> {
-        self.loads.pids()
-    }
-
-    /// Environment and placement of run `index` with `seed`.
-    pub fn run_setup(
-        &self,
-        shake: &Shake,
-        index: u64,
-        seed: u64,
-    ) -> (Vec<(OsString, OsString)>, RunPlacement) {
-        let mut env = shake.run_environment(seed);
-        if let (Some(library), Some(probability)) = (&self.noise, shake.noise) {
-            env.extend(noise::environment(
-                library,
-                probability,
-                NOISE_MAX_SLEEP_US,
-                seed,
-                self.preload_before.as_deref(),
-            ));
-        }
-        if let Some(dir) = &self.python_dir {
-            let mut path = dir.clone().into_os_string();
-            if let Some(before) = self.pythonpath_before.as_ref().filter(|p| !p.is_empty()) {
-                path.push(":");
-                path.push(before);
-            }
-            env.push(("PYTHONPATH".into(), path));
-        }
-        (env, shake.placement(index, seed))
-    }
-}
-
-impl Drop for ShakeRuntime {
-    fn drop(&mut self) {
-        self.loads.stop();
-        if let Some(dir) = self.python_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// Longest sleep the preload noise injects.
-const NOISE_MAX_SLEEP_US: u64 = 200;
-
-/// Variables a shake sets in runs (removed from the shared environment so the run's win).
-pub fn per_run_keys(shake: &Shake) -> Vec<OsString> {
-    let mut keys: Vec<OsString> = shake.env.iter().map(|(k, _)| k.into()).collect();
-    if shake.noise.is_some() {
-        for key in ["LD_PRELOAD", "FLAKEHUNT_NOISE", "FLAKEHUNT_NOISE_MAX_US"] {
-            keys.push(key.into());
-        }
-    }
-    if shake.py_switch.is_some() {
-        keys.push("PYTHONPATH".into());
-    }
-    keys
-}
-
-/// A `sitecustomize.py` that shortens Python's thread switch interval, then runs any
-/// `sitecustomize` that was already on the path.
-fn write_sitecustomize(
-    scratch: &std::path::Path,
-    interval: Duration,
-) -> std::io::Result<std::path::PathBuf> {
-    let dir = scratch.join(".py-switch");
-    std::fs::create_dir_all(&dir)?;
-    let seconds = interval.as_secs_f64();
-    // Lines joined explicitly: Python needs the indentation that string continuations drop.
-    let source = [
-        "# Written by flakehunt --shake py-switch; removed when the campaign ends.".to_string(),
-        "import importlib, os, sys".to_string(),
-        format!("sys.setswitchinterval({seconds:e})"),
-        "_here = os.path.dirname(os.path.abspath(__file__))".to_string(),
-        "_saved = sys.path[:]".to_string(),
-        "sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _here]".to_string(),
-        // Put back when no other module follows: the import machinery looks it up once it ran.
-        "_me = sys.modules.pop('sitecustomize', None)".to_string(),
-        "try:".to_string(),
-        "    importlib.import_module('sitecustomize')".to_string(),
-        "except ImportError:".to_string(),
-        "    sys.modules['sitecustomize'] = _me".to_string(),
-        "finally:".to_string(),
-        "    sys.path[:] = _saved".to_string(),
-        String::new(),
-    ]
-    .join("\n");
-    std::fs::write(dir.join("sitecustomize.py"), source)?;
-    Ok(dir)
 }
 
 /// The run's seed: the campaign's seed mixed with the run index, or a fixed seed for replay.

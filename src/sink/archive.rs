@@ -22,6 +22,8 @@ pub struct Archive {
     command: Vec<String>,
     keep_passing: bool,
     shake: Option<String>,
+    /// Label and shake of each part, when the campaign has parts.
+    parts: Vec<(String, Option<String>)>,
 }
 
 /// Metadata written next to each saved log (`run-NNNNNN.json`).
@@ -44,8 +46,12 @@ struct RunMeta<'a> {
     output_bytes: u64,
     leaked_pipes: bool,
     script_failure: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    part: Option<&'a str>,
     shake: Option<&'a str>,
     seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frozen_s: Option<f64>,
     script_events: &'a [crate::record::ScriptEvent],
     log: String,
     streams: String,
@@ -86,7 +92,14 @@ impl Archive {
             command,
             keep_passing,
             shake: None,
+            parts: Vec::new(),
         }
+    }
+
+    /// Record each run's part (by label) and that part's perturbation instead of one shake.
+    pub fn with_parts(mut self, parts: Vec<(String, Option<String>)>) -> Self {
+        self.parts = parts;
+        self
     }
 
     /// Record this perturbation with every saved run.
@@ -171,8 +184,13 @@ impl Archive {
             output_bytes: record.digest.total_bytes,
             leaked_pipes: record.leaked_pipes,
             script_failure: record.script_failure.as_deref(),
-            shake: self.shake.as_deref(),
+            part: self.parts.get(record.part).map(|(label, _)| label.as_str()),
+            shake: match self.parts.get(record.part) {
+                Some((_, shake)) => shake.as_deref(),
+                None => self.shake.as_deref(),
+            },
             seed: record.seed,
+            frozen_s: (!record.paused.is_zero()).then_some(record.paused.as_secs_f64()),
             script_events: &record.script_events,
             log: file_name(&log),
             streams: file_name(&streams),

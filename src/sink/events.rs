@@ -70,6 +70,8 @@ impl Sink for EventLog {
             "leaked_pipes": record.leaked_pipes,
             "script_failure": record.script_failure,
             "seed": record.seed,
+            "part": record.part,
+            "frozen_s": record.paused.as_secs_f64(),
             "script_events": record.script_events,
             "log": run.saved.as_ref().map(|saved| saved.log.display().to_string()),
         });

@@ -7,7 +7,6 @@ pub mod archive;
 pub mod events;
 pub mod progress;
 pub mod store;
-pub mod window;
 
 use anyhow::Result;
 

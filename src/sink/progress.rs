@@ -266,6 +266,8 @@ impl Sink for ProgressSink {
                 format!("stopping: {}; cancelling runs in flight", reason.describe())
             }
             Notice::Warning(warning) => format!("flakehunt: warning: {warning}"),
+            // Whoever steers the campaign decides what is worth a line.
+            Notice::Info(line) => line.clone(),
             Notice::WaitingForKept { pids } => format!(
                 "waiting for {} kept run{} to exit (pids {}); Ctrl-C kills {}",
                 pids.len(),

@@ -36,10 +36,14 @@ pub struct CampaignSpec {
     pub memory_per_run: usize,
     /// Interaction with each run (wait for output, signal, expect...), if any.
     pub script: Option<std::sync::Arc<script::Script>>,
-    /// Fixed delays for one sleep step of the script, run by run (`flakehunt window`).
+    /// The script's sleep step whose delay each run's [plan](crate::runner::RunPlan) fixes
+    /// (`flakehunt window`).
     pub sweep: Option<Sweep>,
-    /// Perturbations applied to every run (`--shake`).
+    /// Perturbations applied to every run (`--shake`), when the campaign has no parts.
     pub shake: Option<std::sync::Arc<crate::shake::Shake>>,
+    /// Labelled parts of one campaign (a hunt's arms, a window's phases), each with its own
+    /// perturbation; the observer picks each run's part. Empty: one part, `shake`.
+    pub parts: Vec<Part>,
     /// One seed for every run, to replay a failure's noise schedule (`--seed`).
     pub seed: Option<u64>,
     /// How each run's per-test results are read (a suite's output, or a single test target).
@@ -50,14 +54,21 @@ pub struct CampaignSpec {
     pub stacks: bool,
 }
 
-/// A delay sweep: run `i` sleeps `delays[i]` at script step `step` instead of drawing from the
-/// step's range.
-#[derive(Debug, Clone)]
+/// A delay sweep: a run whose plan carries a delay sleeps exactly that at script step `step`
+/// instead of drawing from the step's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sweep {
     /// Index of the sleep step in the script.
     pub step: usize,
-    /// Delay of each run, by run index (runs beyond the list use the step as written).
-    pub delays: std::sync::Arc<Vec<Duration>>,
+}
+
+/// One labelled part of a campaign: the runs given to one hunt arm or one window phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// Label shown and stored with the part's runs (`plain`, `pin=one-core`, `refine`).
+    pub label: String,
+    /// The part's perturbation (None: plain).
+    pub shake: Option<std::sync::Arc<crate::shake::Shake>>,
 }
 
 /// Stop rules; the first one reached ends the campaign. All `None`: run until interrupted.
@@ -72,6 +83,22 @@ pub struct StopRules {
 }
 
 impl CampaignSpec {
+    /// The campaign's parts: its own list, or the one part every run of a plain campaign
+    /// belongs to.
+    pub fn part_list(&self) -> Vec<Part> {
+        if self.parts.is_empty() {
+            vec![Part {
+                label: self
+                    .shake
+                    .as_ref()
+                    .map_or_else(|| "plain".to_string(), |shake| shake.to_string()),
+                shake: self.shake.clone(),
+            }]
+        } else {
+            self.parts.clone()
+        }
+    }
+
     /// The options that shaped the campaign, as recorded in the history store.
     pub fn describe(&self) -> serde_json::Value {
         let seconds = |d: Duration| d.as_secs_f64();
@@ -95,6 +122,12 @@ impl CampaignSpec {
             "cwd": self.cwd.as_ref().map(|dir| dir.display().to_string()),
             "keep_passing": self.keep_passing,
             "shake": self.shake.as_ref().map(|shake| shake.to_string()),
+            "parts": (!self.parts.is_empty()).then(|| {
+                self.parts.iter().map(|part| serde_json::json!({
+                    "label": part.label,
+                    "shake": part.shake.as_ref().map(|shake| shake.to_string()),
+                })).collect::<Vec<_>>()
+            }),
             "seed": self.seed,
             "stacks": self.stacks,
             "script": self.script.as_ref().map(|script| {

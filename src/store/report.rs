@@ -1,5 +1,5 @@
 //! What a report shows, read back from the history: which campaigns a report covers (one
-//! campaign, a window sweep's phases or a hunt's batches), their facts and totals, the failure
+//! campaign, or the campaigns of a window sweep or a hunt), their facts and totals, the failure
 //! clusters with one saved example each, the run series for the charts, and the sweep's map or
 //! the hunt's arms. Reading only: nothing is written.
 
@@ -54,8 +54,8 @@ impl Subject {
 }
 
 /// Resolve what the user named: `last` (the newest campaign), a campaign id or unique prefix,
-/// `hunt:N` or `hunt:last`. A campaign that was a phase of a window sweep or a batch of a
-/// recorded hunt stands for the whole sweep or hunt.
+/// `hunt:N` or `hunt:last`. The campaign a window sweep or a recorded hunt ran as stands for
+/// the whole sweep or hunt.
 pub fn resolve(store: &Store, wanted: &str) -> Result<Subject> {
     if let Some(hunt) = wanted.strip_prefix("hunt:") {
         return resolve_hunt(store, hunt);
@@ -901,8 +901,10 @@ mod tests {
             rate: clopper_pearson(7, 200, 0.95),
             speedup: None,
             speedup_low: None,
+            speedup_high: None,
             signatures: Default::default(),
             elapsed_s: 2.0,
+            per_second: crate::analysis::hunt::poisson_rate(7, 2.0, 0.95),
         };
         let batches = [("batch-1".to_string(), "pin=one-core".to_string())];
         let id = crate::store::hunt::record_hunt(

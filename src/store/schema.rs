@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// `PRAGMA application_id` of a flakehunt history: "FlkH".
 pub const APPLICATION_ID: i32 = 0x466c_6b48;
@@ -181,6 +181,20 @@ CREATE TABLE bisect_probes (
     PRIMARY KEY (bisection, seq)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Campaigns made of labelled parts (a hunt's arms, a window's phases): each part's label and
+-- perturbation, and the part of each run (NULL in campaigns without parts).
+CREATE TABLE parts (
+    campaign TEXT NOT NULL REFERENCES campaigns(id),
+    idx      INTEGER NOT NULL,
+    label    TEXT NOT NULL,
+    shake    TEXT,
+    PRIMARY KEY (campaign, idx)
+) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN part INTEGER;
+-- The campaign a hunt ran as.
+ALTER TABLE hunts ADD COLUMN campaign TEXT;
+"#,
 ];
 
 /// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
@@ -197,12 +211,14 @@ CREATE TEMP TABLE windows (
 );
 "#,
     ),
+    // Version 2 gets the columns of every later version at once: a later shim cannot
+    // replace these temporary objects (it creates its own only where they do not exist).
     Some(
         r#"
-CREATE TEMP VIEW runs AS SELECT *, NULL AS seed FROM main.runs;
+CREATE TEMP VIEW runs AS SELECT *, NULL AS seed, NULL AS part FROM main.runs;
 CREATE TEMP TABLE hunts (
     id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, command TEXT NOT NULL,
-    best TEXT NOT NULL, result TEXT NOT NULL
+    best TEXT NOT NULL, result TEXT NOT NULL, campaign TEXT
 );
 "#,
     ),
@@ -234,6 +250,16 @@ CREATE TEMP TABLE bisect_probes (
     commit_id TEXT NOT NULL, campaign TEXT, runs INTEGER NOT NULL, passes INTEGER NOT NULL,
     signatures TEXT NOT NULL, untestable TEXT, posterior TEXT NOT NULL,
     PRIMARY KEY (bisection, seq)
+);
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP VIEW IF NOT EXISTS runs AS SELECT *, NULL AS part FROM main.runs;
+CREATE TEMP VIEW IF NOT EXISTS hunts AS SELECT *, NULL AS campaign FROM main.hunts;
+CREATE TEMP TABLE parts (
+    campaign TEXT NOT NULL, idx INTEGER NOT NULL, label TEXT NOT NULL, shake TEXT,
+    PRIMARY KEY (campaign, idx)
 );
 "#,
     ),

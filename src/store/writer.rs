@@ -32,12 +32,15 @@ pub struct CampaignInfo {
     pub host: String,
     /// Output directory.
     pub out_dir: String,
+    /// Label and perturbation of each part, when the campaign has parts (a hunt's arms).
+    pub parts: Vec<(String, Option<String>)>,
 }
 
 /// A passing run waiting to be written.
 #[derive(Debug)]
 struct PassRow {
     index: u64,
+    part: Option<i64>,
     started_at: String,
     duration_us: i64,
     tests: Vec<crate::analysis::per_test::TestOutcome>,
@@ -61,6 +64,8 @@ pub struct CampaignWriter {
     pending: Vec<PassRow>,
     git_commit: Option<String>,
     host: String,
+    /// Whether runs carry a part (the campaign has parts).
+    parted: bool,
 }
 
 impl CampaignWriter {
@@ -68,27 +73,37 @@ impl CampaignWriter {
     pub fn start(mut store: Store, info: &CampaignInfo) -> Result<CampaignWriter> {
         let command = serde_json::to_string(&info.command).context("encode command")?;
         store
-            .write(|conn| conn.execute(
-                "INSERT INTO campaigns (id, started_at, command, spec, cwd, git_commit, git_dirty, host, out_dir)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    info.id,
-                    info.started_at,
-                    command,
-                    info.spec.to_string(),
-                    info.cwd,
-                    info.git.as_ref().map(|git| git.commit.clone()),
-                    info.git.as_ref().map(|git| git.dirty),
-                    info.host,
-                    info.out_dir,
-                ],
-            ))
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO campaigns (id, started_at, command, spec, cwd, git_commit, git_dirty, host, out_dir)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        info.id,
+                        info.started_at,
+                        command,
+                        info.spec.to_string(),
+                        info.cwd,
+                        info.git.as_ref().map(|git| git.commit.clone()),
+                        info.git.as_ref().map(|git| git.dirty),
+                        info.host,
+                        info.out_dir,
+                    ],
+                )?;
+                for (index, (label, shake)) in info.parts.iter().enumerate() {
+                    conn.execute(
+                        "INSERT INTO parts (campaign, idx, label, shake) VALUES (?1, ?2, ?3, ?4)",
+                        params![info.id, index as i64, label, shake],
+                    )?;
+                }
+                Ok(())
+            })
             .with_context(|| format!("could not record the campaign in {}", store.path().display()))?;
         Ok(CampaignWriter {
             campaign: info.id.clone(),
             pending: Vec::new(),
             git_commit: info.git.as_ref().map(|git| git.commit.clone()),
             host: info.host.clone(),
+            parted: !info.parts.is_empty(),
             store,
         })
     }
@@ -103,10 +118,16 @@ impl CampaignWriter {
         let record = &run.record;
         self.pending.push(PassRow {
             index: record.index,
+            part: self.part_of(run),
             started_at: humantime::format_rfc3339_millis(record.started_at).to_string(),
             duration_us: duration_us(record.duration),
             tests: run.tests.clone(),
         });
+    }
+
+    /// The part column of a run: its part in a campaign of parts, else NULL.
+    fn part_of(&self, run: &FinishedRun) -> Option<i64> {
+        self.parted.then_some(run.record.part as i64)
     }
 
     /// Write the buffered passes in one transaction.
@@ -148,6 +169,7 @@ impl CampaignWriter {
             .as_ref()
             .map(|saved| saved.log.display().to_string());
         let started_at = humantime::format_rfc3339_millis(record.started_at).to_string();
+        let part = self.part_of(run);
         let campaign = &self.campaign;
         let path = self.store.path().to_path_buf();
         let transaction = self
@@ -158,8 +180,8 @@ impl CampaignWriter {
         insert_passes(&transaction, campaign, &self.pending)?;
         transaction.execute(
             "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, kind, exit_code,
-                signal, timed_out, signature, telling_line, log_path, leaked_pipes, seed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                signal, timed_out, signature, telling_line, log_path, leaked_pipes, seed, part)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 campaign,
                 record.index as i64,
@@ -175,6 +197,7 @@ impl CampaignWriter {
                 log_path,
                 record.leaked_pipes,
                 record.seed.map(|seed| seed as i64),
+                part,
             ],
         )?;
         crate::store::per_test::insert(
@@ -266,15 +289,16 @@ fn insert_passes(transaction: &Transaction<'_>, campaign: &str, rows: &[PassRow]
         return Ok(());
     }
     let mut insert = transaction.prepare_cached(
-        "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, timed_out)
-         VALUES (?1, ?2, ?3, ?4, 'pass', 0)",
+        "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, timed_out, part)
+         VALUES (?1, ?2, ?3, ?4, 'pass', 0, ?5)",
     )?;
     for row in rows {
         insert.execute(params![
             campaign,
             row.index as i64,
             row.started_at,
-            row.duration_us
+            row.duration_us,
+            row.part
         ])?;
         crate::store::per_test::insert(
             transaction,

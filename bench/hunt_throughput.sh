@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Throughput of `flakehunt hunt` against `flakehunt run`, measured in the same run: both spend
+# the same wall time on programs that never fail (`/bin/true`, `fh-fixture exit:0`), so every
+# arm's runs count, and print runs per second and their ratio.
+#
+#   run        flakehunt run -j JOBS --duration DUR -- PROG
+#   hunt       flakehunt hunt -j JOBS --budget DUR -- PROG            (default arms)
+#   hunt plain flakehunt hunt -j JOBS --budget DUR --arms plain -- PROG (the steering alone)
+#
+# With nothing failing, the bandit keeps at least 90% of the time on plain (exploration has to
+# pay for itself), so hunt's runs per second should stay within the share its slower arms cost.
+# Target: hunt / run >= 0.8.
+#
+# Usage: bench/hunt_throughput.sh [DURATION] [JOBS] [ROUNDS]   (defaults: 20s 2 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-20s}
+jobs=${2:-2}
+rounds=${3:-3}
+
+cargo build --release --quiet -p flakehunt -p flakehunt-fixtures
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export FLAKEHUNT_DB="$work/history.db"
+flakehunt=target/release/flakehunt
+true_bin=$(command -v true)
+case "$true_bin" in /*) ;; *) true_bin=/bin/true ;; esac
+
+python3 - "$flakehunt" "$work" "$duration" "$jobs" "$rounds" "$true_bin" target/release/fh-fixture <<'PY'
+import json
+import statistics
+import subprocess
+import sys
+
+flakehunt, work, duration, jobs, rounds, true_bin, fixture = sys.argv[1:]
+programs = {"/bin/true": [true_bin], "fh-fixture exit:0": [fixture, "exit:0"]}
+counter = 0
+
+
+def rate(args):
+    """Runs per second of one flakehunt command that prints JSON."""
+    global counter
+    counter += 1
+    command = [flakehunt] + args[:1] + ["--json", "--out", f"{work}/out-{counter}"] + args[1:]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        sys.exit(f"flakehunt failed: {' '.join(command)}\n{done.stderr}")
+    result = json.loads(done.stdout)
+    return result["runs"] / result["elapsed_s"]
+
+
+ok = True
+for name, program in programs.items():
+    methods = {
+        "run": ["run", "--quiet", "-j", jobs, "--duration", duration, "--"] + program,
+        "hunt": ["hunt", "--quiet", "-j", jobs, "--budget", duration, "--"] + program,
+        "hunt plain": ["hunt", "--quiet", "-j", jobs, "--budget", duration, "--arms", "plain", "--"]
+        + program,
+    }
+    rates = {method: [] for method in methods}
+    for round in range(int(rounds)):
+        for method, args in methods.items():
+            rates[method].append(rate(args))
+        print(
+            f"  {name}: round {round + 1}: "
+            + ", ".join(f"{m} {r[-1]:.0f} runs/s" for m, r in rates.items()),
+            file=sys.stderr,
+        )
+    medians = {method: statistics.median(values) for method, values in rates.items()}
+    print(f"{name} ({duration} each, -j {jobs}, median of {rounds} rounds)")
+    for method, value in medians.items():
+        print(f"  {method:<11} {value:8.0f} runs/s  ({value / medians['run']:.2f} of run)")
+    ratio = medians["hunt"] / medians["run"]
+    ok &= ratio >= 0.8
+    print(f"  hunt / run = {ratio:.2f}  (target >= 0.8: {'ok' if ratio >= 0.8 else 'MISSED'})")
+sys.exit(0 if ok else 1)
+PY
