@@ -19,7 +19,7 @@ use crate::report::bisect::NaiveRow;
 
 /// Arguments of `flakehunt bisect`.
 #[derive(Debug, Clone, Args)]
-#[command(mut_arg("command", |arg| arg.required(false)))]
+#[command(mut_arg("command", |arg| arg.required(false).required_unless_present(clap::builder::Resettable::<clap::Id>::Reset)))]
 #[command(after_help = "Examples:\n  \
     flakehunt bisect --good v1.4 --bad main --build 'make -j4' -- ./run_test.sh\n  \
     flakehunt bisect --good v1.4 --bad main --rate 1/1000 --signature 'deadline exceeded' -- go test -run TestDial ./net\n  \
