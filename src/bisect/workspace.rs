@@ -67,6 +67,37 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .map(|cache| cache.join("flakehunt").join("bisect"))
 }
 
+/// `path` made absolute, without `.` and `..`, and with symbolic links resolved as far as it
+/// exists, so that "is it inside the repository?" has a true answer.
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut lexical = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+    let mut out = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    out.extend(rest.iter().rev());
+    out
+}
+
 impl Workspace {
     /// Open (creating) the cache directory for `repo` under `cache` and lock it, so that two
     /// searches never share worktrees.
@@ -77,11 +108,10 @@ impl Workspace {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "repo".into());
         let id = xxhash_rust::xxh3::xxh3_64(repo.common_dir.as_os_str().as_encoded_bytes());
-        let root = std::path::absolute(cache)
-            .unwrap_or_else(|_| cache.to_path_buf())
-            .join(format!("{name}-{id:016x}"));
+        let root = resolved(cache).join(format!("{name}-{id:016x}"));
         // A cache inside the checkout would show up in its status.
-        if root.starts_with(&repo.toplevel) {
+        let toplevel = std::fs::canonicalize(&repo.toplevel).unwrap_or(repo.toplevel.clone());
+        if root.starts_with(&toplevel) {
             bail!("the worktree cache {} is inside the repository; choose one outside it with --cache-dir", root.display());
         }
         std::fs::create_dir_all(&root).with_context(|| {
@@ -292,5 +322,20 @@ impl Workspace {
             &[OsStr::new("worktree"), OsStr::new("prune")],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_paths_are_resolved_before_they_are_compared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = std::fs::canonicalize(dir.path()).expect("canonical");
+        std::fs::create_dir(base.join("repo")).expect("mkdir");
+        let sneaky = base.join("elsewhere/../repo/./cache/x");
+        assert_eq!(resolved(&sneaky), base.join("repo/cache/x"));
+        assert!(resolved(&sneaky).starts_with(base.join("repo")));
     }
 }
