@@ -232,7 +232,7 @@ fn hunt_finds_the_perturbation_that_reproduces() {
             "hunt",
             "--json",
             "--budget",
-            "400",
+            "2000",
             "--failures",
             "3",
             "--batch",

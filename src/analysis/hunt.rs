@@ -15,9 +15,10 @@
 //!   speedup, means something.
 //!
 //! Among the arms allowed, the one whose rate per second could be highest (the upper end of its
-//! exact Poisson interval) runs next. Once an arm reaches the failure target the search is over
-//! and a confirmation phase, [`Policy::confirm`] of the budget (never longer than the search
-//! took), measures only that arm and plain, so the speedup the hunt prints rests on both.
+//! exact Poisson interval) runs next. Once the arms have found the failure target between them,
+//! the search is over (a user who wants K failures has them) and the arm reproducing fastest
+//! wins; a confirmation phase, [`Policy::confirm`] of the budget (never longer than the search
+//! took), then measures only the winner and plain, so the speedup the hunt prints rests on both.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -76,7 +77,8 @@ pub enum BatchSize {
 /// The hunt's rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
-    /// The search ends once one arm has this many failures.
+    /// The search ends once the arms have this many failures in all; the arm reproducing
+    /// fastest by then wins.
     pub failures: u64,
     /// The total budget (the caller's campaign ends there).
     pub budget: Budget,
@@ -139,11 +141,11 @@ pub struct Batch {
 /// Where the hunt is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Phase {
-    /// Looking for the arm that reaches the failure target first.
+    /// Looking for failures, and for the arm that reproduces fastest.
     Search,
     /// Measuring the winner against plain.
     Confirm {
-        /// The arm that reached the target.
+        /// The arm that led when the search ended.
         winner: ArmId,
     },
     /// Over: nothing more to learn (the caller stops the campaign).
@@ -153,10 +155,10 @@ pub enum Phase {
 /// How the search ended.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SearchEnd {
-    /// Index of the arm that reached the failure target.
+    /// Index of the arm leading when the failures reached the target: the winner.
     #[serde(skip)]
     pub arm: ArmId,
-    /// Wall time from the start to the target, seconds.
+    /// Wall time from the start until the arms had the target's failures in all, seconds.
     pub time_s: f64,
     /// Runs over all arms by then.
     pub runs: u64,
@@ -421,7 +423,8 @@ impl Bandit {
         }
         self.total_runs += 1;
         match self.phase {
-            Phase::Search if self.arms[arm].failures >= self.policy.failures => {
+            Phase::Search if self.failures() >= self.policy.failures => {
+                let arm = self.leader().unwrap_or(arm);
                 self.search_end = Some(SearchEnd {
                     arm,
                     time_s: spent.as_secs_f64(),
@@ -439,6 +442,26 @@ impl Bandit {
             _ => {}
         }
         self.phase
+    }
+
+    /// Failures over all arms.
+    fn failures(&self) -> u64 {
+        self.arms.iter().map(|arm| arm.failures).sum()
+    }
+
+    /// The arm that reproduces fastest so far: the highest lower bound of its failures per
+    /// second, then the highest estimate; None before any failure.
+    fn leader(&self) -> Option<ArmId> {
+        let rate =
+            |arm: ArmId| poisson_rate(self.arms[arm].failures, self.arms[arm].time_s, CONFIDENCE);
+        (0..self.arms.len())
+            .filter(|&arm| self.arms[arm].failures > 0)
+            .max_by(|&a, &b| {
+                let (a, b) = (rate(a), rate(b));
+                a.low
+                    .total_cmp(&b.low)
+                    .then(a.estimate.total_cmp(&b.estimate))
+            })
     }
 
     /// True once the confirmation spent its share of the budget, capped at what the search
@@ -559,9 +582,11 @@ impl Bandit {
         slack >= 0.0
     }
 
-    /// The confirmation's choice: plain or the winner, whichever is further below its share
-    /// of the confirmation time. Plain's share grows as its rate falls behind the winner's
-    /// (the split that measures their ratio best), between a half and 95%.
+    /// The confirmation's choice: plain, or one of the arms that failed. Plain's share of
+    /// the confirmation grows as its rate falls behind the winner's (the split that measures
+    /// their ratio best), between a half and 95%; the rest goes to the most optimistic of the
+    /// winner and the arms that could still beat it (their upper bound above its lower bound),
+    /// so a winner chosen on a few failures is checked against its rivals.
     fn confirm_arm(&self, winner: ArmId) -> ArmId {
         let Some(plain) = self.plain else {
             return winner;
@@ -572,12 +597,22 @@ impl Bandit {
         };
         let plain_share = (1.0 / (1.0 + (rate(plain) / rate(winner)).sqrt())).clamp(0.5, 0.95);
         let in_confirmation = |arm: ArmId| self.committed_s(arm) - self.arms[arm].search_time_s;
-        let total = in_confirmation(plain) + in_confirmation(winner);
+        let total: f64 = (0..self.arms.len()).map(in_confirmation).sum();
         if in_confirmation(plain) <= plain_share * total {
-            plain
-        } else {
-            winner
+            return plain;
         }
+        let bounds = |arm: ArmId| {
+            let failures = self.arms[arm].failures;
+            let time = self.committed_s(arm).max(1e-9);
+            let low = poisson_rate(failures, time, CONFIDENCE).low;
+            (low, poisson_upper(failures, CONFIDENCE) / time)
+        };
+        let floor = bounds(winner).0;
+        (0..self.arms.len())
+            .filter(|&arm| arm != plain && self.arms[arm].failures > 0)
+            .filter(|&arm| arm == winner || bounds(arm).1 > floor)
+            .max_by(|&a, &b| bounds(a).1.total_cmp(&bounds(b).1))
+            .unwrap_or(winner)
     }
 
     /// The final ranking. `interrupted`: the campaign ended on a Ctrl-C or a signal.

@@ -43,7 +43,7 @@ pub struct HuntArgs {
     /// Budget: a duration (`10m`) or a number of runs (`5000`).
     #[arg(long, value_name = "DUR|N", default_value = "10m")]
     pub budget: String,
-    /// The search ends once one arm has this many failures.
+    /// The search ends once the arms have this many failures in all.
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub failures: u64,
     /// Arms to try, separated by `;` (`plain;pin=one-core;cpu-load=2`) [default: a set chosen
@@ -273,14 +273,15 @@ impl Steering for Hunter {
         let spent = self.spent();
         let before = self.bandit.phase();
         let after = self.bandit.record(arm, outcome, spent);
-        let label = self.labels[arm].clone();
         if failed && before == Phase::Search {
-            let failures = self.bandit.arms()[arm].failures;
-            let line = report::hunt::failure_line(&label, failures, self.target, spent);
+            let failures = self.bandit.arms().iter().map(|a| a.failures).sum();
+            let line = report::hunt::failure_line(&self.labels[arm], failures, self.target, spent);
             self.say(line);
         }
-        if before == Phase::Search && matches!(after, Phase::Confirm { .. }) {
-            let line = report::hunt::confirming_line(&label, self.target, spent);
+        if let (Phase::Search, Some(end)) = (before, self.bandit.search_end()) {
+            let confirming = matches!(after, Phase::Confirm { .. });
+            let winner = &self.labels[end.arm];
+            let line = report::hunt::search_over_line(winner, self.target, spent, confirming);
             self.say(line);
         }
         if after == Phase::Done {

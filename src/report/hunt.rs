@@ -61,10 +61,11 @@ pub fn preamble(detected: Option<&Detected>, skipped: &[String], arms: &[String]
     out
 }
 
-/// The line when an arm fails for the first time, or again before the target.
+/// The line for each failure of the search: how many of the target there are, and which arm
+/// found this one.
 pub fn failure_line(arm: &str, failures: u64, target: u64, elapsed: Duration) -> String {
     format!(
-        "hunt: {arm}: failure {failures} of {target} at {}",
+        "hunt: failure {failures} of {target} at {}, under {arm}",
         compact_duration(elapsed)
     )
 }
@@ -82,11 +83,17 @@ pub fn status_line(elapsed: Duration, runs: u64, leader: Option<(&str, u64)>) ->
     )
 }
 
-/// The line when an arm reaches the target and the confirmation begins.
-pub fn confirming_line(arm: &str, target: u64, elapsed: Duration) -> String {
+/// The line when the search has its failures: the arm reproducing fastest, and whether it is
+/// now measured against plain.
+pub fn search_over_line(arm: &str, target: u64, elapsed: Duration, confirming: bool) -> String {
     format!(
-        "hunt: {arm} reached {target} failures at {}; measuring it against plain",
-        compact_duration(elapsed)
+        "hunt: {target} failures at {}; fastest: {arm}{}",
+        compact_duration(elapsed),
+        if confirming {
+            "; measuring it against plain"
+        } else {
+            ""
+        }
     )
 }
 
@@ -146,7 +153,7 @@ fn render_into(out: &mut String, view: &HuntView) -> std::fmt::Result {
             };
             writeln!(
                 out,
-                "search: {winner} reached {} failures in {} over {} runs ({} on it{plain}{others})",
+                "search: {} failures in {} over {} runs; fastest: {winner} ({} on it{plain}{others})",
                 view.target,
                 seconds(end.time_s),
                 thousands(end.runs),
@@ -156,14 +163,14 @@ fn render_into(out: &mut String, view: &HuntView) -> std::fmt::Result {
             if outcome.runs > end.runs && winner != PLAIN {
                 writeln!(
                     out,
-                    "confirmation: {} more on {winner} and plain",
+                    "confirmation: {} more, measuring {winner} and its rivals against plain",
                     seconds(confirming.max(0.0))
                 )?;
             }
         }
         _ if outcome.best.is_some() => writeln!(
             out,
-            "no arm reached {} failures in {} ({} runs)",
+            "fewer than {} failures in {} ({} runs)",
             view.target,
             compact_duration(view.elapsed),
             thousands(outcome.runs)
@@ -439,7 +446,11 @@ mod tests {
         insta::assert_snapshot!(preamble(Some(&detected), &skipped, &arms));
         assert_eq!(
             failure_line("go-procs=1", 2, 3, Duration::from_millis(1500)),
-            "hunt: go-procs=1: failure 2 of 3 at 1.50s"
+            "hunt: failure 2 of 3 at 1.50s, under go-procs=1"
+        );
+        assert_eq!(
+            search_over_line("go-procs=1", 3, Duration::from_secs(2), true),
+            "hunt: 3 failures at 2.00s; fastest: go-procs=1; measuring it against plain"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The arms a hunt tries when none are given: plain, then the perturbations most likely to pay
-//! first (the runtime's own knobs when the runtime is known, competing load, freezes), then the
-//! rest. Knobs that cannot reach the program are left out, and said so.
+//! for their cost first (the runtime's own knobs when the runtime is known, preload noise,
+//! competing load, freezes), then the rest. Knobs that cannot reach the program are left out,
+//! and said so.
 
 use crate::shake::detect::{Detection, Reach, Runtime};
 use crate::shake::Shake;
@@ -33,24 +34,34 @@ pub fn default_arms(cpus: usize, detection: &Detection, noise_available: bool) -
         }
         _ => {}
     }
+    // Cheap, broad perturbations before the costly ones: exploring is paid for in time.
+    let noise = match (reach.preload, noise_available) {
+        (true, true) => true,
+        (true, false) => {
+            skipped.push("noise: this build has no preload library".into());
+            false
+        }
+        (false, _) => {
+            skipped.push(format!("noise: {}", why_no_preload(&detection.runtime)));
+            false
+        }
+    };
+    if noise {
+        arms.push("noise=0.05".into());
+    }
     arms.push(format!("cpu-load={cpus}"));
+    if detection.runtime == Runtime::Unknown {
+        // Each knob only affects its own runtime, so one arm tries them all.
+        arms.push("go-procs=1,go-gc=10,py-switch=1us".into());
+    }
+    if noise {
+        arms.push("pin=one-core,noise=0.05".into());
+    }
     arms.push(format!("nice=19,cpu-load={cpus}"));
     arms.push("freeze=1ms..20ms@5ms".into());
     arms.push("pin=one-core,cpu-load=1".into());
     // Half-duty load: under full load an idle-class run starves (a run takes minutes).
     arms.push(format!("sched=idle,cpu-load={cpus}:50"));
-    match (reach.preload, noise_available) {
-        (true, true) => {
-            arms.push("noise=0.05".into());
-            arms.push("pin=one-core,noise=0.05".into());
-        }
-        (true, false) => skipped.push("noise: this build has no preload library".into()),
-        (false, _) => skipped.push(format!("noise: {}", why_no_preload(&detection.runtime))),
-    }
-    if detection.runtime == Runtime::Unknown {
-        // Each knob only affects its own runtime, so one arm tries them all.
-        arms.push("go-procs=1,go-gc=10,py-switch=1us".into());
-    }
     if !reach.go {
         skipped.push("go-procs, go-gc, go-debug: not a Go program".into());
     }

@@ -151,10 +151,16 @@ fn the_arm_with_most_failures_per_second_wins_not_the_one_with_most_per_run() {
             },
         );
         let done = hunt(oracle, rules);
-        let end = done.bandit.search_end().expect("the target was reached");
-        assert_eq!(end.arm, 2, "seed {seed}: {:?}", done.bandit.arms());
+        assert!(done.bandit.search_end().is_some(), "seed {seed}");
+        // The search may end on a few lucky failures of the slow arm; the confirmation that
+        // follows measures it against its rivals, and the best arm is the fastest.
         let outcome = done.bandit.outcome(false);
-        assert_eq!(outcome.best.as_deref(), Some("pin=one-core"), "seed {seed}");
+        assert_eq!(
+            outcome.best.as_deref(),
+            Some("pin=one-core"),
+            "seed {seed}: {:?}",
+            done.bandit.arms()
+        );
         // Per run the slow arm looks four times better; per second it is five times worse.
         let (slow, fast) = (&outcome.arms[1], &outcome.arms[2]);
         if slow.runs > 0 {
