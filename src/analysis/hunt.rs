@@ -382,7 +382,6 @@ impl Bandit {
     }
 
     /// How the search ended, once it did.
-    #[cfg(test)]
     pub fn search_end(&self) -> Option<SearchEnd> {
         self.search_end
     }
