@@ -295,8 +295,11 @@ fn hunt_with_its_default_arms_reproduces_a_python_race_only_a_tiny_switch_interv
             "--quiet",
             "--json",
             "--no-history",
+            // Stops at the first failure: enough runs that the best arm cannot miss by chance.
             "-n",
-            "20",
+            "2000",
+            "--max-failures",
+            "1",
             "--shake",
             "best",
         ])
