@@ -158,22 +158,6 @@ fn parse_rate(flag: &str, text: &str) -> Result<f64> {
     }
 }
 
-fn parse_budget(text: &str) -> Result<Budget> {
-    if let Ok(runs) = text.trim().parse::<u64>() {
-        if runs == 0 {
-            bail!("--budget must be more than 0 runs");
-        }
-        return Ok(Budget::Runs(runs));
-    }
-    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
-        anyhow::anyhow!("--budget '{text}' is neither a number of runs nor a duration ({error})")
-    })?;
-    if duration.is_zero() {
-        bail!("--budget must be longer than 0");
-    }
-    Ok(Budget::Time(duration))
-}
-
 fn strategy(args: &BisectArgs) -> Strategy {
     match args.probe {
         ProbeArg::Information => Strategy::Information,
@@ -221,7 +205,11 @@ fn request(args: &BisectArgs) -> Result<BisectRequest> {
         measure_failures: args.measure_failures.max(1),
         signature: args.signature.clone(),
         first_parent: args.first_parent,
-        budget: args.budget.as_deref().map(parse_budget).transpose()?,
+        budget: args
+            .budget
+            .as_deref()
+            .map(crate::cli::parse_budget)
+            .transpose()?,
         jobs: run
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -301,7 +289,12 @@ fn simulate(args: &BisectArgs) -> Result<i32> {
     if !(args.confidence > 0.0 && args.confidence < 1.0) {
         bail!("--confidence must be between 0 and 1 (exclusive), e.g. 0.99");
     }
-    let budget = match args.budget.as_deref().map(parse_budget).transpose()? {
+    let budget = match args
+        .budget
+        .as_deref()
+        .map(crate::cli::parse_budget)
+        .transpose()?
+    {
         None => u64::MAX / 4,
         Some(Budget::Runs(runs)) => runs,
         Some(Budget::Time(_)) => bail!("--simulate counts runs: give --budget as a number of runs"),
@@ -389,9 +382,15 @@ mod tests {
 
     #[test]
     fn budgets_parse() {
-        assert!(matches!(parse_budget("500"), Ok(Budget::Runs(500))));
-        assert!(matches!(parse_budget("2h"), Ok(Budget::Time(_))));
-        assert!(parse_budget("0").is_err());
-        assert!(parse_budget("soon").is_err());
+        assert!(matches!(
+            crate::cli::parse_budget("500"),
+            Ok(Budget::Runs(500))
+        ));
+        assert!(matches!(
+            crate::cli::parse_budget("2h"),
+            Ok(Budget::Time(_))
+        ));
+        assert!(crate::cli::parse_budget("0").is_err());
+        assert!(crate::cli::parse_budget("soon").is_err());
     }
 }

@@ -62,25 +62,9 @@ pub struct HuntArgs {
     pub run: RunArgs,
 }
 
-fn parse_budget(text: &str) -> Result<Budget> {
-    if let Ok(runs) = text.trim().parse::<u64>() {
-        if runs == 0 {
-            bail!("--budget must be more than 0 runs");
-        }
-        return Ok(Budget::Runs(runs));
-    }
-    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
-        anyhow::anyhow!("--budget '{text}' is neither a number of runs nor a duration ({error})")
-    })?;
-    if duration.is_zero() {
-        bail!("--budget must be longer than 0");
-    }
-    Ok(Budget::Time(duration))
-}
-
 /// Check the arguments that need no campaign, before anything runs.
 fn policy(args: &HuntArgs) -> Result<Policy> {
-    let budget = parse_budget(&args.budget)?;
+    let budget = crate::cli::parse_budget(&args.budget)?;
     if args.failures == 0 {
         bail!("--failures must be at least 1");
     }
@@ -427,12 +411,15 @@ mod tests {
 
     #[test]
     fn budgets_parse() {
-        assert!(matches!(parse_budget("500"), Ok(Budget::Runs(500))));
+        assert!(matches!(
+            crate::cli::parse_budget("500"),
+            Ok(Budget::Runs(500))
+        ));
         assert!(
-            matches!(parse_budget("10m"), Ok(Budget::Time(d)) if d == Duration::from_secs(600))
+            matches!(crate::cli::parse_budget("10m"), Ok(Budget::Time(d)) if d == Duration::from_secs(600))
         );
-        assert!(parse_budget("0").is_err());
-        assert!(parse_budget("0s").is_err());
-        assert!(parse_budget("soon").is_err());
+        assert!(crate::cli::parse_budget("0").is_err());
+        assert!(crate::cli::parse_budget("0s").is_err());
+        assert!(crate::cli::parse_budget("soon").is_err());
     }
 }

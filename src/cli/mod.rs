@@ -85,6 +85,24 @@ fn exit_status_help() -> String {
 #[error("{0}")]
 pub struct RuntimeError(pub String);
 
+/// A `--budget` of `hunt` or `bisect`: a number of runs (`5000`) or a duration (`10m`).
+pub fn parse_budget(text: &str) -> anyhow::Result<crate::analysis::hunt::Budget> {
+    use crate::analysis::hunt::Budget;
+    if let Ok(runs) = text.trim().parse::<u64>() {
+        if runs == 0 {
+            anyhow::bail!("--budget must be more than 0 runs");
+        }
+        return Ok(Budget::Runs(runs));
+    }
+    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
+        anyhow::anyhow!("--budget '{text}' is neither a number of runs nor a duration ({error})")
+    })?;
+    if duration.is_zero() {
+        anyhow::bail!("--budget must be longer than 0");
+    }
+    Ok(Budget::Time(duration))
+}
+
 /// Write text to standard output. A reader that went away (`| head`) ends the output quietly;
 /// any other write error (`> /dev/full`) is a [`RuntimeError`].
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
