@@ -372,13 +372,13 @@ Thread 1 (LWP 20706):
     }
 
     const FAULTHANDLER: &str = r#"Thread 0x00007f3b2a1fc640 (most recent call first):
-  File "/work/app/locks.py", line 8 in take_b_then_a
+  File "/srv/app/locks.py", line 8 in take_b_then_a
   File "/usr/lib/python3.11/threading.py", line 975 in run
   File "/usr/lib/python3.11/threading.py", line 1038 in _bootstrap_inner
 
 Current thread 0x00007f3b2b7b8740 (most recent call first):
   File "/usr/lib/python3.11/threading.py", line 1112 in join
-  File "/work/app/locks.py", line 20 in <module>
+  File "/srv/app/locks.py", line 20 in <module>
   <no Python frame>
 "#;
 
@@ -393,7 +393,7 @@ Current thread 0x00007f3b2b7b8740 (most recent call first):
         );
         assert_eq!(
             threads[0].frames[0].file.as_deref(),
-            Some("/work/app/locks.py")
+            Some("/srv/app/locks.py")
         );
         assert_eq!(names(&threads[1]), ["join", "<module>"]);
         assert!(faulthandler("no dump here\n").is_empty());
