@@ -135,8 +135,8 @@ const EVERY_SHAKE: &[&str] = &[
     "py-switch=1us",
 ];
 
-/// Run `program` three times under `shake`, keeping every log; returns the failures and the
-/// logs that differ from `expected`.
+/// Run `program` twice under `shake`, keeping every log; returns the failures and the logs
+/// that differ from `expected`.
 fn quiet_under(program: &Path, shake: &str, expected: &str) -> Vec<String> {
     let dir = scratch();
     let out = dir.path().join("out");
@@ -147,7 +147,7 @@ fn quiet_under(program: &Path, shake: &str, expected: &str) -> Vec<String> {
             "--json",
             "--no-history",
             "-n",
-            "3",
+            "2",
             "-j",
             "2",
         ])
@@ -169,7 +169,7 @@ fn quiet_under(program: &Path, shake: &str, expected: &str) -> Vec<String> {
         problems.push(format!("{shake}: {}", ok(&output)));
         return problems;
     }
-    for index in 0..3 {
+    for index in 0..2 {
         let log = out.join(format!("run-{index:06}.log"));
         let text = std::fs::read_to_string(&log).unwrap_or_else(|e| format!("<{e}>"));
         if text != expected {
