@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,7 +33,27 @@ fn campaign(
     extra: &[&str],
     command: &[&std::ffi::OsStr],
 ) -> (serde_json::Value, Output) {
-    let output = flakehunt()
+    let mut flakehunt = flakehunt();
+    // Cores are the user's business when their own limit allows them (a container often sets
+    // it unlimited); start from the common shell default, 0, so every case sees the same thing.
+    // SAFETY: the closure only calls getrlimit and setrlimit, which are async-signal-safe.
+    unsafe {
+        flakehunt.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            limit.rlim_cur = 0;
+            if libc::setrlimit(libc::RLIMIT_CORE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = flakehunt
         .args(["run", "--quiet", "--json"])
         .arg("-C")
         .arg(dir)

@@ -28,8 +28,9 @@ use tools::{read_stacks, Target, Tools};
 const MAX_PROCESSES: usize = 16;
 /// Time for reading one run's stacks, after which the remaining processes are skipped.
 const CAPTURE_BUDGET: Duration = Duration::from_secs(30);
-/// How long a Python process gets to write its dump.
-const PYTHON_DUMP_WAIT: Duration = Duration::from_secs(3);
+/// How long a Python process gets to write its dump: a loaded machine may not run it for
+/// seconds, and a dump that stops growing ends the wait early.
+const PYTHON_DUMP_WAIT: Duration = Duration::from_secs(10);
 /// Largest stacks report saved per run.
 const MAX_REPORT_BYTES: usize = 1 << 20;
 /// Bytes at the end of a run's output searched for a Go goroutine dump.
