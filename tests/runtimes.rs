@@ -153,8 +153,10 @@ fn quiet_under(program: &Path, shake: &str, expected: &str) -> Vec<String> {
         ])
         .args([
             "--keep-passing",
+            // Generous: under two CPU hogs on a loaded machine, a correct program can take
+            // minutes, and a timeout here would say nothing about its output.
             "--timeout",
-            "60s",
+            "600s",
             "--shake",
             shake,
             "--out",
@@ -387,7 +389,6 @@ fn frozen_time_does_not_count_against_the_time_limit() {
         .output()
         .expect("run");
     let summary = json_of(&output);
-    assert_eq!(summary["failures"], 0, "{summary}");
     let meta = std::fs::read_to_string(dir.path().join("out/run-000000.json")).expect("meta");
     let meta: serde_json::Value = serde_json::from_str(&meta).expect("json");
     let duration = meta["duration_s"].as_f64().expect("duration");
@@ -396,7 +397,14 @@ fn frozen_time_does_not_count_against_the_time_limit() {
         duration > 2.5,
         "the run outlived its limit thanks to the freezes: {meta}"
     );
-    assert!(frozen > duration - 2.5 && frozen < duration, "{meta}");
+    if summary["failures"] == 0 {
+        assert!(frozen > duration - 2.5 && frozen < duration, "{meta}");
+    } else {
+        // A machine this loaded gave the program under 300 ms of CPU in 2.5 s of running time:
+        // it timed out, but only once its running time, frozen time aside, spent the limit.
+        assert_eq!(summary["failures_by_kind"]["timeout"], 1, "{summary}");
+        assert!(duration - frozen >= 2.4, "{meta}");
+    }
 }
 
 #[test]
