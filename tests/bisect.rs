@@ -328,12 +328,20 @@ fn resumes_after_an_interrupt_without_repeating_probes() {
     campaigns.sort_unstable();
     campaigns.dedup();
     assert_eq!(campaigns.len(), count);
-    // Builds are reused across the interruption.
+    // Builds are reused across the interruption; only the last build before it, which the
+    // interrupt may have cut short before it was recorded, may be done again.
     let built = builds(&setup);
     let mut distinct = built.clone();
+    if let Some(cut) = built[..built_before].last() {
+        if built[built_before..].contains(cut) {
+            distinct.retain(|path| path != cut);
+            distinct.push(cut.clone());
+        }
+    }
+    let once = distinct.len();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(built.len(), distinct.len(), "{built:?}");
+    assert_eq!(once, distinct.len(), "{built:?}");
     assert_eq!(
         second["builds"].as_u64(),
         Some((built.len() - built_before) as u64)
