@@ -29,6 +29,22 @@ pub fn annotations(report: &ReportData) -> String {
     let mut out = String::new();
     let t = &report.totals;
     let headline = escape_line(markdown::headline(report).as_bytes(), 400);
+    if let Some(bisection) = &report.bisect {
+        let level = if bisection.status == "culprit" {
+            "error"
+        } else {
+            "notice"
+        };
+        let _ = writeln!(
+            out,
+            "::{level} title={}::{}",
+            property("flakehunt bisect"),
+            data(&escape_line(
+                crate::report::bisect_report::outcome(bisection).as_bytes(),
+                400
+            ))
+        );
+    }
     if t.failures == 0 {
         let _ = writeln!(
             out,
