@@ -354,6 +354,10 @@ fn facts(out: &mut String, data: &ReportData) -> std::fmt::Result {
     if !bisection {
         facts.push(("commit", commit));
     }
+    if let Some(target) = &first.summary.target {
+        let test = format!("{} ({})", cell(&target.test, 200), cell(&target.runner, 20));
+        facts.push(("test", test));
+    }
     facts.push(("host", cell(row.host.as_deref().unwrap_or("unknown"), 80)));
     let shake = first
         .arm
@@ -512,6 +516,23 @@ mod tests {
         let mut data = sample_report();
         data.verdict = Some("NOT FIXED: failed at run 17".into());
         assert!(campaign(&data).contains("**Verdict:** `NOT FIXED: failed at run 17`"));
+    }
+
+    #[test]
+    fn a_test_target_is_named() {
+        let mut data = sample_report();
+        data.campaigns[0].summary.target = Some(crate::analysis::per_test::TargetSummary {
+            runner: "cargo".into(),
+            test: "pool::tests::keeps_order".into(),
+            build: None,
+        });
+        let md = campaign(&data);
+        assert!(
+            md.contains("| test | `pool::tests::keeps_order` (`cargo`) |"),
+            "{md}"
+        );
+        let html = crate::report::html::campaign(&data);
+        assert!(html.contains("<dt>Test</dt><dd>pool::tests::keeps_order (cargo)</dd>"));
     }
 
     #[test]
