@@ -210,10 +210,10 @@ fn bisect(out: &mut String, bisection: &BisectData) -> std::fmt::Result {
     let shown = listed(bisection);
     let culprit = bisection.decision.as_ref().and_then(|d| d.commit);
     for (i, commit) in shown.iter().take(BISECT_COMMITS) {
-        let mark = if Some(*i) == culprit {
-            " **culprit**"
-        } else {
-            ""
+        let mark = match (Some(*i) == culprit, commit.untestable.is_some()) {
+            (true, _) => " **culprit**",
+            (false, true) => " untestable",
+            (false, false) => "",
         };
         writeln!(
             out,

@@ -1056,7 +1056,11 @@ mod tests {
         assert_eq!(data.totals.runs, 600);
         let bisection = data.bisect.expect("bisection");
         assert_eq!(bisection.commits.len(), 6);
-        assert_eq!(bisection.probes.len(), 3);
+        assert_eq!(bisection.probes.len(), 4);
+        assert!(
+            bisection.probes[3].campaign.is_none(),
+            "untestable: nothing ran"
+        );
         assert_eq!(bisection.decision.expect("decision").commit, Some(3));
         assert_eq!(bisection.command[0], "./t.sh");
         assert!(resolve(&store, "bisect:x").is_err());
@@ -1083,6 +1087,7 @@ mod tests {
         );
         assert!((culprit.posterior - 0.995).abs() < 1e-12);
         assert_eq!(bisection.commits[2].failures, 0);
+        assert!(bisection.commits[4].untestable.is_some());
         assert!(bisection.decision.is_none());
     }
 }

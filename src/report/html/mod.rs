@@ -375,6 +375,11 @@ mod tests {
         assert_eq!(section.matches("<svg").count(), 2, "by probe and by commit");
         assert!(section.contains("class=\"trace\""), "a posterior line");
         assert!(section.contains("after probe 3: 3aaaaaaaaaaa commit 3"));
+        assert!(
+            section.contains("class=\"hollow\""),
+            "the untestable probe marked"
+        );
+        assert!(section.contains("probe 4 at 4aaaaaaaaaaa: untestable: the build failed"));
         let (_, text) = parse(&page);
         assert!(
             text.contains("Culprit: 3aaaaaaaaaaa commit 3 <script>"),

@@ -208,7 +208,7 @@ pub fn suite_campaign(store: &mut Store, dir: &Path, id: &str, start: &str) {
 }
 
 /// A finished bisection over `good` and 5 commits with hostile subjects: three probes, each a
-/// hostile campaign in `dir`, the culprit commit 3 at 99.5%.
+/// hostile campaign in `dir`, then commit 4 found untestable; the culprit commit 3 at 99.5%.
 pub fn bisection(store: &mut Store, dir: &Path) -> i64 {
     use crate::analysis::bisect::{Candidate, ProbeRecord, ProbeSignature, TargetRecord};
     let hashes: Vec<String> = (0..6).map(|i| format!("{i}{}", "a".repeat(39))).collect();
@@ -272,6 +272,18 @@ pub fn bisection(store: &mut Store, dir: &Path) -> i64 {
         };
         crate::store::bisect::record_probe(store, id, &probe).expect("probe");
     }
+    let untestable = ProbeRecord {
+        seq: 3,
+        commit: hashes[4].clone(),
+        campaign: None,
+        runs: 0,
+        passes: 0,
+        signatures: Vec::new(),
+        target_failures: 0,
+        untestable: Some(format!("the build failed: {HOSTILE}")),
+        posterior: vec![candidate(3, 0.995)],
+    };
+    crate::store::bisect::record_probe(store, id, &untestable).expect("probe");
     let commits: Vec<serde_json::Value> = hashes
         .iter()
         .enumerate()
@@ -281,7 +293,8 @@ pub fn bisection(store: &mut Store, dir: &Path) -> i64 {
                 "runs": if [2, 3, 5].contains(&i) { 200 } else { 0 },
                 "failures": if i == 3 || i == 5 { 7 } else { 0 },
                 "clean": if [2, 3, 5].contains(&i) { 193 } else { 0 }, "other": 0,
-                "untestable": null, "posterior": if i == 3 { 0.995 } else { 0.001 }})
+                "untestable": (i == 4).then(|| format!("the build failed: {HOSTILE}")),
+                "posterior": if i == 3 { 0.995 } else { 0.001 }})
         })
         .collect();
     let result = serde_json::json!({
