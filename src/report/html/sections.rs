@@ -226,7 +226,11 @@ fn headline(html: &mut Html, data: &ReportData) {
             ),
         )
     };
-    stat(html, "Failure rate", &rate, &sub, "stat");
+    match &data.bisect {
+        // Runs at many commits have no one rate: the search's answer stands instead.
+        Some(bisection) => bisect_stat(html, bisection),
+        None => stat(html, "Failure rate", &rate, &sub, "stat"),
+    }
     stat(
         html,
         "Signatures",
@@ -236,6 +240,34 @@ fn headline(html: &mut Html, data: &ReportData) {
     );
     html.close("div");
     facts(html, data);
+}
+
+fn bisect_stat(html: &mut Html, bisection: &crate::store::report::bisect::BisectData) {
+    use crate::report::bisect_report::{percent, short};
+    let leader = bisection.decision.as_ref().and_then(|d| {
+        let index = d.commit.or(d.best)?;
+        Some((bisection.commits.get(index)?, d.probability))
+    });
+    let (value, sub) = match leader {
+        Some((commit, probability)) => {
+            let asked = bisection
+                .confidence
+                .map(|c| format!(", {} asked", percent(c)))
+                .unwrap_or_default();
+            (
+                percent(probability),
+                format!("that {} introduced it{asked}", short(&commit.hash)),
+            )
+        }
+        None => match &bisection.decision {
+            Some(d) if d.kind == "predates" => (
+                percent(d.probability),
+                "that it predates the good commit".to_string(),
+            ),
+            _ => ("-".to_string(), "no leading commit yet".to_string()),
+        },
+    };
+    stat(html, "Posterior", &value, &sub, "stat");
 }
 
 /// The verdict line, where the report has one: the command's own, a hunt's best arm, a sweep's
