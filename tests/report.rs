@@ -236,6 +236,8 @@ fn mistakes_are_refused_before_anything_runs() {
         (vec!["--triage", "last"], "drop 'last'"),
         (vec!["--search", "("], "invalid search regex"),
         (vec!["hunt:last"], "no recorded hunt"),
+        (vec!["bisect:last"], "no recorded bisection"),
+        (vec!["bisect:x"], "write bisect:last or bisect:N"),
     ] {
         let output = report(&db, dir.path(), &args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
