@@ -104,18 +104,19 @@ fn intro(html: &mut Html, bisection: &BisectData) {
 /// The commits traced probe by probe: the final leader first, then every commit that led
 /// after some probe, then the strongest others, at most [`TRACED`].
 fn traced(bisection: &BisectData) -> Vec<String> {
-    let mut best: Vec<(String, f64, usize)> = Vec::new();
-    for (k, probe) in bisection.probes.iter().enumerate() {
+    // Each candidate: its highest posterior, and whether it led after some probe.
+    let mut seen: Vec<(String, f64, bool)> = Vec::new();
+    for probe in &bisection.probes {
         for (rank, candidate) in probe.posterior.iter().enumerate() {
-            match best.iter_mut().find(|(c, _, _)| *c == candidate.commit) {
-                Some(entry) => entry.1 = entry.1.max(candidate.probability),
-                None => best.push((candidate.commit.clone(), candidate.probability, usize::MAX)),
-            }
-            if rank == 0 {
-                if let Some(entry) = best.iter_mut().find(|(c, _, _)| *c == candidate.commit) {
-                    entry.2 = entry.2.min(bisection.probes.len() - k);
+            let index = match seen.iter().position(|(c, _, _)| *c == candidate.commit) {
+                Some(index) => index,
+                None => {
+                    seen.push((candidate.commit.clone(), 0.0, false));
+                    seen.len() - 1
                 }
-            }
+            };
+            seen[index].1 = seen[index].1.max(candidate.probability);
+            seen[index].2 |= rank == 0;
         }
     }
     let last_leader = bisection
@@ -124,13 +125,14 @@ fn traced(bisection: &BisectData) -> Vec<String> {
         .rev()
         .find_map(|p| p.posterior.first())
         .map(|c| c.commit.clone());
-    best.sort_by(|a, b| {
-        (Some(&b.0) == last_leader.as_ref())
-            .cmp(&(Some(&a.0) == last_leader.as_ref()))
-            .then((a.2 == usize::MAX).cmp(&(b.2 == usize::MAX)))
+    let is_last = |commit: &String| Some(commit) == last_leader.as_ref();
+    seen.sort_by(|a, b| {
+        is_last(&b.0)
+            .cmp(&is_last(&a.0))
+            .then(b.2.cmp(&a.2))
             .then(b.1.total_cmp(&a.1))
     });
-    best.into_iter().take(TRACED).map(|(c, _, _)| c).collect()
+    seen.into_iter().take(TRACED).map(|(c, _, _)| c).collect()
 }
 
 fn target_failures(bisection: &BisectData, probe: &crate::analysis::bisect::ProbeRecord) -> u64 {
@@ -179,6 +181,14 @@ fn posterior_by_probe(html: &mut Html, bisection: &BisectData, traced: &[String]
     for (i, commit) in traced.iter().enumerate() {
         trace(html, bisection, commit, cluster_colour(Some(i)), (&x, &y));
     }
+    probe_ticks(html, bisection, &x, &frame);
+    html.close("svg");
+}
+
+/// One tick per probe below the plot: red where the target failed, grey where it did not,
+/// hollow where the commit could not be tested.
+fn probe_ticks(html: &mut Html, bisection: &BisectData, x: &Scale, frame: &Frame) {
+    let probes = bisection.probes.len();
     for (k, probe) in bisection.probes.iter().enumerate() {
         let at = x.at(k as f64 + 1.0);
         let failed = target_failures(bisection, probe);
@@ -216,7 +226,6 @@ fn posterior_by_probe(html: &mut Html, bisection: &BisectData, traced: &[String]
         html.element("title", &[], &tip);
         html.close("rect");
     }
-    html.close("svg");
 }
 
 /// One commit's posterior after each probe: a line through the probes where it was among the
