@@ -15,6 +15,8 @@ const WIDTH: f64 = 1060.0;
 const TRACED: usize = 6;
 /// Probes listed one by one.
 const MAX_PROBES: usize = 2_000;
+/// Smallest posterior drawn as a bar, as a share of the highest.
+const MIN_BAR: f64 = 0.002;
 
 /// The section.
 pub fn section(html: &mut Html, data: &ReportData) {
@@ -341,7 +343,8 @@ fn posterior_by_commit(html: &mut Html, bisection: &BisectData) {
             thousands(commit.failures),
             thousands(commit.clean)
         );
-        if commit.posterior > 0.0 {
+        // Bars far below a pixel are left out: a long range stays a small page.
+        if commit.posterior > peak * MIN_BAR {
             let (top, base) = (y.at(commit.posterior), y.at(0.0));
             let class = if Some(i) == culprit { "best" } else { "fail" };
             html.open(

@@ -387,4 +387,40 @@ mod tests {
         );
         assert!(!page.contains("id=\"campaigns\""), "the trail lists them");
     }
+
+    #[test]
+    fn a_large_suite_is_listed_up_to_a_bound() {
+        use crate::analysis::per_test::TestRow;
+        use crate::analysis::stats::clopper_pearson;
+        let mut data = crate::report::testing::sample_report();
+        data.campaigns[0].spec = serde_json::json!({"suite": {"kind": "go"}});
+        data.tests = (0..5_000u64)
+            .map(|i| {
+                let failures = u64::from(i < 2_500) * (1 + i % 7);
+                TestRow {
+                    test: format!("TestCase{i}"),
+                    runs: 100,
+                    failures,
+                    skipped: 0,
+                    rate: clopper_pearson(failures, 100, 0.95),
+                    signature: None,
+                    first_failure: None,
+                }
+            })
+            .collect();
+        let page = campaign(&data);
+        assert_inert(&page);
+        let (_, text) = parse(&page);
+        assert!(
+            text.contains("5,000 tests seen: 2,500 failed at least once"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("more not listed; `flakehunt show --tests`")
+                .count(),
+            2
+        );
+        assert!(text.contains("(the 25 highest of 2,500)"));
+        assert!(page.len() < 4_000_000, "{} bytes", page.len());
+    }
 }

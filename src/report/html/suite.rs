@@ -58,7 +58,10 @@ pub fn section(html: &mut Html, data: &ReportData) {
         html.open("figure", &[]);
         chart(html, &failing[..failing.len().min(CHARTED)]);
         let more = if failing.len() > CHARTED {
-            format!(" (the {CHARTED} highest of {})", failing.len())
+            format!(
+                " (the {CHARTED} highest of {})",
+                thousands(failing.len() as u64)
+            )
         } else {
             String::new()
         };
