@@ -386,6 +386,9 @@ fn signatures(out: &mut String, data: &ReportData) -> std::fmt::Result {
         return Ok(());
     }
     let failures = data.totals.failures.max(1);
+    // Over several campaigns a run's index repeats: its place among all runs does not.
+    let across = data.campaigns.len() > 1;
+    let position = |run: u64, seq: u64| if across { seq } else { run };
     writeln!(out, "\n| # | count | share | first | last | signature |")?;
     writeln!(out, "|---:|---:|---:|---:|---:|---|")?;
     for (i, cluster) in data.clusters.iter().enumerate().take(TOP_SIGNATURES) {
@@ -399,9 +402,16 @@ fn signatures(out: &mut String, data: &ReportData) -> std::fmt::Result {
             "| {} | {} | {share} | {} | {} | {} |",
             i + 1,
             thousands(cluster.count),
-            cluster.first.run,
-            cluster.last.run,
+            position(cluster.first.run, cluster.first.seq),
+            position(cluster.last.run, cluster.last.seq),
             cell(&cluster.text, 200)
+        )?;
+    }
+    if across {
+        writeln!(
+            out,
+            "\nRuns are numbered across the {} campaigns, in the order they ran.",
+            data.campaigns.len()
         )?;
     }
     if data.clusters.len() > TOP_SIGNATURES {
