@@ -1,6 +1,7 @@
 //! `flakehunt report` and `--report FILE` end to end: real campaigns of the fixture with
-//! hostile output, every format, the errors, and the HTML page loaded in headless Chromium
-//! (its DOM after the script ran, its console, a screenshot).
+//! hostile output, a suite with hostile test names, a bisection over hostile commit subjects,
+//! every format, the errors, and the HTML pages loaded in headless Chromium (their DOM after
+//! the script ran, the console, a screenshot).
 
 mod common;
 
@@ -235,6 +236,8 @@ fn mistakes_are_refused_before_anything_runs() {
         (vec!["--triage", "last"], "drop 'last'"),
         (vec!["--search", "("], "invalid search regex"),
         (vec!["hunt:last"], "no recorded hunt"),
+        (vec!["bisect:last"], "no recorded bisection"),
+        (vec!["bisect:x"], "write bisect:last or bisect:N"),
     ] {
         let output = report(&db, dir.path(), &args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -442,4 +445,275 @@ fn links_and_devices_are_written_through_never_replaced() {
         .expect("still there")
         .file_type()
         .is_char_device());
+}
+
+/// Payloads that would mark the page if they ever ran.
+const PWN_SCRIPT: &str = "<script>document.body.dataset.pwned=1</script>";
+const PWN_IMG: &str = "\"><img src=x onerror=document.body.dataset.pwned=2>";
+
+/// A libtest-style suite: `flaky::<script>` fails in runs 2 and 5, `bad::"><img onerror>`
+/// in every run, `also::</pre>` passes, `skip::me` is ignored; run 6 crashes with no test
+/// output. Failure messages carry invalid UTF-8.
+fn suite_script(dir: &Path) -> PathBuf {
+    let script = format!(
+        r#"#!/bin/sh
+r=${{FLAKEHUNT_RUN:-0}}
+if [ "$r" = 6 ]; then printf 'Segmentation fault \377\376 {PWN_SCRIPT}\n'; exit 139; fi
+echo "running 4 tests"
+if [ "$r" = 2 ] || [ "$r" = 5 ]; then f=FAILED; else f=ok; fi
+echo "test flaky::{PWN_SCRIPT} ... $f"
+echo 'test bad::{PWN_IMG} ... FAILED'
+echo "test also::</pre>ok ... ok"
+echo "test skip::me ... ignored"
+echo
+echo "failures:"
+echo
+if [ "$f" = FAILED ]; then
+  echo "---- flaky::{PWN_SCRIPT} stdout ----"
+  printf "thread 'flaky' panicked at src/lib.rs:3:5: lost update \377\376 in run $r\n"
+  echo
+fi
+echo '---- bad::{PWN_IMG} stdout ----'
+echo "thread 'bad' panicked at src/lib.rs:9:5: connection refused"
+echo
+echo "test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out"
+exit 101
+"#
+    );
+    let path = dir.join("suite.sh");
+    std::fs::write(&path, script).expect("script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+fn suite_campaign(dir: &Path, db: &Path) -> Output {
+    let script = suite_script(dir);
+    flakehunt()
+        .env("FLAKEHUNT_DB", db)
+        .current_dir(dir)
+        .args(["run", "--quiet", "-n", "10", "-j", "2", "--suite", "cargo"])
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--")
+        .arg(script)
+        .output()
+        .expect("run the suite")
+}
+
+#[test]
+fn a_suite_reports_every_test_by_rate_in_every_format() {
+    let dir = scratch();
+    let db = dir.path().join("history.db");
+    let run = suite_campaign(dir.path(), &db);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let page = report(&db, dir.path(), &["last"]);
+    assert_eq!(page.status.code(), Some(0), "{}", text(&page.stderr));
+    let html = text(&page.stdout);
+    assert_no_injection(&html);
+    let section = html
+        .split("<section id=\"tests\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("a tests section");
+    let (_, shown) = parse(section);
+    let bad = shown.find(&format!("bad::{PWN_IMG}")).expect("bad listed");
+    let flaky = shown.find(&format!("flaky::{PWN_SCRIPT}")).expect("flaky");
+    assert!(bad < flaky, "sorted by rate: {shown}");
+    for mark in [
+        "always fails",
+        "flaky",
+        "passed",
+        "skipped",
+        "with no failed test",
+    ] {
+        assert!(shown.contains(mark), "{mark}: {shown}");
+    }
+    assert!(
+        shown.contains("\\xff\\xfe"),
+        "invalid UTF-8 escaped: {shown}"
+    );
+
+    let md = text(&report(&db, dir.path(), &["last", "--format", "md"]).stdout);
+    assert!(
+        md.contains("| `flaky::<script>document.body.dataset.pwned=1</script>` | flaky | 9 | 2 |"),
+        "{md}"
+    );
+
+    let junit = text(&report(&db, dir.path(), &["last", "--format", "junit"]).stdout);
+    assert_eq!(
+        junit.matches("<testcase ").count(),
+        5,
+        "4 tests and the crash: {junit}"
+    );
+    assert!(junit.contains("type=\"flaky\"") && junit.contains("type=\"failed\""));
+    assert!(junit.contains("<skipped message=\"skipped in all 9 runs\""));
+    assert!(junit.contains("(no failed test) exit 139"));
+    assert!(!junit.contains("<script") && !junit.contains("<img"));
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+/// A repository of 8 commits with hostile subjects whose test fails in every run from commit
+/// 5 on, bisected; returns the history.
+fn bisected(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["config", "user.email", "tester@example.com"]);
+    git(&repo, &["config", "user.name", "Tester"]);
+    let test = format!("#!/bin/sh\nif [ -f bug ]; then echo '{PWN_SCRIPT}'; exit 1; fi\necho ok\n");
+    std::fs::write(repo.join("test.sh"), test).expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(repo.join("test.sh"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "initial"]);
+    for i in 1..=8 {
+        std::fs::write(repo.join("version"), format!("{i}\n")).expect("write");
+        if i == 5 {
+            std::fs::write(repo.join("bug"), "on\n").expect("write");
+        }
+        git(&repo, &["add", "-A"]);
+        let subject = if i % 2 == 0 { PWN_IMG } else { PWN_SCRIPT };
+        git(&repo, &["commit", "-qm", &format!("change {i} {subject}")]);
+    }
+    let db = dir.join("history.db");
+    let bisect = flakehunt()
+        .env("FLAKEHUNT_DB", &db)
+        .current_dir(&repo)
+        .args(["bisect", "--good", "HEAD~8", "--bad", "HEAD", "-j", "1"])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(["--", "./test.sh"])
+        .output()
+        .expect("bisect");
+    assert_eq!(bisect.status.code(), Some(0), "{}", text(&bisect.stderr));
+    db
+}
+
+#[test]
+fn a_bisection_reports_its_posterior_after_each_probe() {
+    let dir = scratch();
+    let db = bisected(dir.path());
+    let page = report(&db, dir.path(), &["last"]);
+    assert_eq!(page.status.code(), Some(0), "{}", text(&page.stderr));
+    let html = text(&page.stdout);
+    assert_no_injection(&html);
+    let section = html
+        .split("<section id=\"bisect\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("a probe stands for its bisection");
+    assert_eq!(
+        section.matches("<svg").count(),
+        2,
+        "by probe and over the range"
+    );
+    assert!(section.contains("class=\"trace\""), "the posterior drawn");
+    let (_, shown) = parse(&html);
+    assert!(
+        shown.contains(&format!("change 5 {PWN_SCRIPT} with posterior")),
+        "the culprit, as text: {shown}"
+    );
+    let md = text(&report(&db, dir.path(), &["bisect:last", "--format", "md"]).stdout);
+    assert!(
+        md.contains("Culprit:") && md.contains("**culprit**"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("`change 5 {PWN_SCRIPT}`")),
+        "subject in a code span: {md}"
+    );
+    assert!(md.lines().count() < 50, "short enough to paste:\n{md}");
+    let github = text(&report(&db, dir.path(), &["bisect:last", "--format", "github"]).stdout);
+    assert!(
+        github.starts_with("::error title=flakehunt bisect::Culprit: "),
+        "{github}"
+    );
+    let json = report(&db, dir.path(), &["bisect:last", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(value["subject"]["kind"], "bisect");
+    assert_eq!(value["bisect"]["decision"]["commit"], 5);
+}
+
+/// Load `page` in headless Chromium: its DOM after the scripts ran, and Chromium's log.
+fn render(chromium: &Path, dir: &Path, page: &Path) -> (String, String) {
+    let profile = dir.join(format!(
+        "profile-{}",
+        page.file_stem().and_then(|s| s.to_str()).unwrap_or("page")
+    ));
+    let dom = headless(chromium, &profile)
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    let stderr = text(&dom.stderr);
+    assert!(dom.status.success(), "chromium failed: {stderr}");
+    (text(&dom.stdout), stderr)
+}
+
+#[test]
+fn hostile_test_names_and_commit_subjects_run_nothing_in_chromium() {
+    let Some(chromium) = chromium() else {
+        eprintln!("SKIPPED: chromium is not installed (.ci/run installs it)");
+        return;
+    };
+    let dir = scratch();
+    let suite_db = dir.path().join("suite.db");
+    suite_campaign(dir.path(), &suite_db);
+    let suite = dir.path().join("suite.html");
+    let written = report(
+        &suite_db,
+        dir.path(),
+        &["last", "-o", suite.to_str().expect("utf-8")],
+    );
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    let bisect_db = bisected(dir.path());
+    let bisection = dir.path().join("bisection.html");
+    let out = bisection.to_str().expect("utf-8");
+    let written = report(&bisect_db, dir.path(), &["last", "-o", out]);
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    for (page, section, charts) in [(&suite, "tests", 1), (&bisection, "bisect", 2)] {
+        let (dom, log) = render(&chromium, dir.path(), page);
+        assert!(
+            dom.contains("data-js=\"on\""),
+            "our script ran under the policy"
+        );
+        // An injected element would have run, or been blocked with a console error.
+        assert!(
+            !dom.contains("data-pwned"),
+            "a payload ran: {}",
+            page.display()
+        );
+        assert!(!log.contains(":CONSOLE"), "console messages: {log}");
+        assert_no_injection(&dom);
+        let part = dom
+            .split(&format!("<section id=\"{section}\">"))
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .unwrap_or_default();
+        assert!(
+            part.matches("<svg").count() >= charts,
+            "{section}: charts rendered"
+        );
+        assert!(part.contains("<circle"), "{section}: points drawn");
+        let (_, shown) = parse(part);
+        assert!(
+            shown.contains(PWN_SCRIPT),
+            "{section}: the payload shown as text"
+        );
+    }
 }

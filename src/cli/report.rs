@@ -1,6 +1,6 @@
-//! `flakehunt report`: a campaign, sweep or hunt (or a history query) as one self-contained HTML
-//! page, a Markdown summary, JUnit XML, GitHub annotations or JSON; and `--report FILE` for the
-//! commands that run campaigns.
+//! `flakehunt report`: a campaign, sweep, hunt or bisection (or a history query) as one
+//! self-contained HTML page, a Markdown summary, JUnit XML, GitHub annotations or JSON; and
+//! `--report FILE` for the commands that run campaigns.
 
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -19,14 +19,16 @@ use crate::store::Store;
 /// Arguments of `flakehunt report`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
-    flakehunt report                          # the newest campaign, sweep or hunt as HTML\n  \
+    flakehunt report                          # the newest campaign, sweep, hunt or bisection as HTML\n  \
     flakehunt report last -o report.html\n  \
     flakehunt report hunt:last --format md    # paste into an issue\n  \
+    flakehunt report bisect:last              # the posterior after each probe\n  \
     flakehunt report last --format github     # annotations in a GitHub workflow\n  \
     flakehunt report --search 'No signal received' -o sightings.html")]
 pub struct ReportArgs {
-    /// Campaign id, a unique prefix of one, `last`, or `hunt:N` / `hunt:last`. A campaign that
-    /// was a phase of a window sweep or a batch of a hunt stands for the sweep or hunt.
+    /// Campaign id, a unique prefix of one, `last`, `hunt:N` / `hunt:last` or `bisect:N` /
+    /// `bisect:last`. The campaign a window sweep or a hunt ran as, or a bisection's probe,
+    /// stands for the whole sweep, hunt or bisection.
     #[arg(value_name = "ID")]
     pub id: Option<String>,
     /// Write to FILE [default: standard output; HTML for a terminal goes to
@@ -71,7 +73,8 @@ pub enum Format {
     /// A Markdown summary short enough to paste into an issue or a pull request.
     #[value(alias = "markdown")]
     Md,
-    /// JUnit XML: one test case per failure signature.
+    /// JUnit XML: one test case per test of a suite (flaky ones failed), else per failure
+    /// signature.
     Junit,
     /// GitHub workflow annotations; the Markdown summary is appended to $GITHUB_STEP_SUMMARY.
     #[value(alias = "gh")]
@@ -92,7 +95,7 @@ impl ReportArgs {
                 bail!("a history report (--search/--triage) covers every campaign; drop '{id}'");
             }
             if matches!(self.format, Format::Junit | Format::Github) {
-                bail!("--format junit and github report on a campaign, sweep or hunt; a history report is html, md or json");
+                bail!("--format junit and github report on a campaign, sweep, hunt or bisection; a history report is html, md or json");
             }
         } else if self.since.is_some()
             || self.test.is_some()
@@ -163,7 +166,7 @@ pub fn execute(args: ReportArgs, db: &Path) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// A campaign, sweep or hunt report in `format`.
+/// A campaign, sweep, hunt or bisection report in `format`.
 pub fn render(data: &ReportData, format: Format) -> Result<String> {
     Ok(match format {
         Format::Html => report::html::campaign(data),

@@ -1,6 +1,7 @@
 //! GitHub workflow annotations: one `::error` per failure signature (`::warning` for ignored
-//! ones, one `::notice` when nothing failed), escaped so that no output line can start a
-//! workflow command of its own. The Markdown summary goes to `$GITHUB_STEP_SUMMARY`.
+//! ones, one `::notice` when nothing failed; for a suite, one per failing test), escaped so
+//! that no output line can start a workflow command of its own. The Markdown summary goes to
+//! `$GITHUB_STEP_SUMMARY`.
 
 use std::fmt::Write;
 
@@ -29,6 +30,22 @@ pub fn annotations(report: &ReportData) -> String {
     let mut out = String::new();
     let t = &report.totals;
     let headline = escape_line(markdown::headline(report).as_bytes(), 400);
+    if let Some(bisection) = &report.bisect {
+        let level = if bisection.status == "culprit" {
+            "error"
+        } else {
+            "notice"
+        };
+        let _ = writeln!(
+            out,
+            "::{level} title={}::{}",
+            property("flakehunt bisect"),
+            data(&escape_line(
+                crate::report::bisect_report::outcome(bisection).as_bytes(),
+                400
+            ))
+        );
+    }
     if t.failures == 0 {
         let _ = writeln!(
             out,
@@ -36,6 +53,10 @@ pub fn annotations(report: &ReportData) -> String {
             property("flakehunt"),
             data(&headline)
         );
+    }
+    if report.is_suite() {
+        suite(&mut out, report);
+        return out;
     }
     for (i, cluster) in report.clusters.iter().enumerate() {
         if i == MAX_ANNOTATIONS {
@@ -82,6 +103,66 @@ pub fn annotations(report: &ReportData) -> String {
     out
 }
 
+/// A suite: one annotation per failing test (flaky or always failing), highest rate first,
+/// and one per signature of the runs that failed with no failed test.
+fn suite(out: &mut String, report: &ReportData) {
+    let failing: Vec<_> = report.tests.iter().filter(|t| t.failures > 0).collect();
+    for test in failing.iter().take(MAX_ANNOTATIONS) {
+        let what = if test.is_flaky() {
+            "flaky test"
+        } else {
+            "test failed in every run"
+        };
+        let title = format!(
+            "flakehunt: {what}: {} of {} runs ({}, 95% {} .. {})",
+            thousands(test.failures),
+            thousands(test.runs),
+            format_rate(test.rate.estimate),
+            format_rate(test.rate.low),
+            format_rate(test.rate.high)
+        );
+        let mut message = escape_line(test.test.as_bytes(), 400);
+        if let Some(signature) = &test.signature {
+            message.push('\n');
+            message.push_str(&escape_line(signature.text.as_bytes(), 400));
+            if let Some(first) = &signature.message {
+                message.push('\n');
+                message.push_str(&escape_line(first.as_bytes(), 400));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "::error title={}::{}",
+            property(&title),
+            data(&message)
+        );
+    }
+    if failing.len() > MAX_ANNOTATIONS {
+        let left = failing.len() - MAX_ANNOTATIONS;
+        let _ = writeln!(
+            out,
+            "::warning title={}::{}",
+            property("flakehunt: more failing tests"),
+            data(&format!(
+                "{left} more failing test(s); see the job summary or `flakehunt report`"
+            ))
+        );
+    }
+    for failure in &report.outside_tests {
+        let title = format!(
+            "flakehunt: {} run(s) failed with no failed test",
+            thousands(failure.count)
+        );
+        let message = escape_line(failure.text.as_bytes(), 400);
+        let _ = writeln!(
+            out,
+            "::error title={}::{}",
+            property(&title),
+            data(&message)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +195,29 @@ mod tests {
     fn nothing_can_start_a_line_or_end_a_property() {
         assert_eq!(data("100%\n::add-mask::x\r"), "100%25%0A::add-mask::x%0D");
         assert_eq!(property("a:b,c%"), "a%3Ab%2Cc%25");
+    }
+
+    #[test]
+    fn a_suite_annotates_each_failing_test() {
+        use crate::store::report::{load, testing, Subject};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = crate::store::Store::open(&dir.path().join("h.db")).expect("open");
+        testing::suite_campaign(&mut store, dir.path(), "s-1", "2026-01-02T03:04:05Z");
+        let data = load(&store, &Subject::Campaign("s-1".into())).expect("load");
+        let out = annotations(&data);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(
+            lines[0].starts_with("::error title=flakehunt%3A test failed in every run%3A 9 of 9")
+        );
+        assert!(
+            lines[0].contains("::bad::\"><img src=x onerror=alert(2)>%0A"),
+            "{out}"
+        );
+        assert!(lines[1].starts_with("::error title=flakehunt%3A flaky test%3A 2 of 9 runs"));
+        assert!(
+            lines[2].contains("failed with no failed test::exit 139"),
+            "{out}"
+        );
     }
 }

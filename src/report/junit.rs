@@ -1,6 +1,7 @@
-//! The JUnit XML report: one test suite for the campaign (or sweep, or hunt), one test case per
-//! failure signature (ignored ones as skipped), or one passing test case when nothing failed,
-//! with the rate and provenance as properties. For CI systems that chart JUnit results.
+//! The JUnit XML report: one test suite for the campaign (or sweep, hunt or bisection); for a
+//! suite one test case per test (flaky or always failing ones as failures, with their rate),
+//! else one per failure signature (ignored ones as skipped), or one passing test case when
+//! nothing failed; the rate and provenance as properties. For CI systems that chart JUnit.
 
 use std::io::Cursor;
 
@@ -8,6 +9,7 @@ use anyhow::{Context, Result};
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
+use crate::analysis::per_test::TestRow;
 use crate::report::format::format_rate;
 use crate::store::report::{Cluster, ReportData};
 use crate::text::{escape_line, render_excerpt, ExcerptOptions};
@@ -36,11 +38,163 @@ pub fn campaign(data: &ReportData) -> Result<String> {
     write(data).context("could not write the JUnit report")
 }
 
+/// How a test case ended.
+enum Outcome {
+    /// Passed.
+    Pass,
+    /// Failed: the failure's message, type and text.
+    Fail(String, String, String),
+    /// Skipped: why, its type (may be empty) and text.
+    Skip(String, String, String),
+}
+
+/// One test case.
+struct Case {
+    name: String,
+    outcome: Outcome,
+    out: Option<String>,
+}
+
+/// The test cases: one per test of a suite (and one per signature of the runs that failed
+/// with no failed test), else one per failure signature, or one passing case.
+fn cases(data: &ReportData) -> Vec<Case> {
+    if data.is_suite() {
+        let mut cases: Vec<Case> = data.tests.iter().map(test_case).collect();
+        cases.extend(data.outside_tests.iter().map(|failure| {
+            let cluster = data
+                .clusters
+                .iter()
+                .find(|c| failure.id.as_deref() == Some(c.id.as_str()));
+            let message = format!(
+                "{} run(s) failed with no failed test: {}",
+                failure.count,
+                xml_text(&failure.text, 300)
+            );
+            Case {
+                name: format!("(no failed test) {}", xml_text(&failure.text, 300)),
+                outcome: Outcome::Fail(
+                    message,
+                    cluster.map_or_else(String::new, |c| xml_text(&c.kind, 40)),
+                    cluster.map_or_else(|| xml_chars(&failure.text), example_text),
+                ),
+                out: cluster.and_then(saved_log),
+            }
+        }));
+        return cases;
+    }
+    let mut cases = Vec::new();
+    if data.clusters.iter().all(|c| c.ignored) {
+        cases.push(Case {
+            name: format!(
+                "{} ({} runs, none failed)",
+                suite_name(data),
+                data.totals.runs
+            ),
+            outcome: Outcome::Pass,
+            out: None,
+        });
+    }
+    for cluster in &data.clusters {
+        let message = format!(
+            "{} of {} runs ({}), first at run {}, last at run {}",
+            cluster.count,
+            data.totals.runs,
+            format_rate(cluster.count as f64 / data.totals.runs.max(1) as f64),
+            cluster.first.run,
+            cluster.last.run
+        );
+        let outcome = if cluster.ignored {
+            Outcome::Skip(message, xml_text(&cluster.kind, 40), example_text(cluster))
+        } else {
+            Outcome::Fail(message, xml_text(&cluster.kind, 40), example_text(cluster))
+        };
+        cases.push(Case {
+            name: xml_text(&cluster.text, 300),
+            outcome,
+            out: saved_log(cluster),
+        });
+    }
+    cases
+}
+
+/// A suite's test: failed (flaky, or in every run), skipped in every run, or passed.
+fn test_case(row: &TestRow) -> Case {
+    let rate = format!(
+        "{} (95% interval {} .. {})",
+        format_rate(row.rate.estimate),
+        format_rate(row.rate.low),
+        format_rate(row.rate.high)
+    );
+    let counts = format!(
+        "runs {}, failures {}, skipped {}",
+        row.runs, row.failures, row.skipped
+    );
+    let text = match &row.signature {
+        Some(signature) => {
+            let mut text = format!(
+                "main signature {} ({} failures): {}",
+                signature.id, signature.count, signature.text
+            );
+            if let Some(message) = &signature.message {
+                text.push_str("\n\n");
+                text.push_str(&escape_line(message.as_bytes(), 2000));
+            }
+            xml_chars(&text)
+        }
+        None => String::new(),
+    };
+    let outcome = if row.runs == 0 {
+        Outcome::Skip(
+            format!("skipped in all {} runs", row.skipped),
+            String::new(),
+            String::new(),
+        )
+    } else if row.is_flaky() {
+        Outcome::Fail(
+            format!(
+                "flaky: failed {} of {} runs, {rate}",
+                row.failures, row.runs
+            ),
+            "flaky".to_string(),
+            text,
+        )
+    } else if row.failures > 0 {
+        Outcome::Fail(
+            format!("failed in every run ({} of {})", row.failures, row.runs),
+            "failed".to_string(),
+            text,
+        )
+    } else {
+        Outcome::Pass
+    };
+    Case {
+        name: xml_text(&row.test, 500),
+        outcome,
+        out: Some(counts),
+    }
+}
+
+fn saved_log(cluster: &Cluster) -> Option<String> {
+    let example = cluster.example.as_ref()?;
+    Some(format!(
+        "saved log: {}",
+        xml_text(&example.log.display().to_string(), 400)
+    ))
+}
+
 fn write(data: &ReportData) -> std::io::Result<String> {
     let mut writer = Writer::new_with_indent(Cursor::new(Vec::new()), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let suite = suite_name(data);
-    let (tests, failures, skipped) = counts(data);
+    let cases = cases(data);
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(..)))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skip(..)))
+        .count();
     let time = format!("{:.3}", data.totals.elapsed_s);
     let timestamp = data
         .campaigns
@@ -53,7 +207,11 @@ fn write(data: &ReportData) -> std::io::Result<String> {
         .and_then(|c| c.row.host.as_deref())
         .map(|h| xml_text(h, 120))
         .unwrap_or_default();
-    let counts = [tests.to_string(), failures.to_string(), skipped.to_string()];
+    let counts = [
+        cases.len().to_string(),
+        failures.to_string(),
+        skipped.to_string(),
+    ];
     writer
         .create_element("testsuites")
         .with_attributes([
@@ -75,7 +233,7 @@ fn write(data: &ReportData) -> std::io::Result<String> {
                     ("timestamp", timestamp.as_str()),
                     ("hostname", host.as_str()),
                 ])
-                .write_inner_content(|w| suite_content(w, data, &suite))?;
+                .write_inner_content(|w| suite_content(w, data, &cases))?;
             Ok(())
         })?;
     let mut xml = String::from_utf8_lossy(&writer.into_inner().into_inner()).into_owned();
@@ -84,26 +242,19 @@ fn write(data: &ReportData) -> std::io::Result<String> {
 }
 
 fn suite_name(data: &ReportData) -> String {
-    let command = match (&data.hunt, data.campaigns.first()) {
-        (Some(hunt), _) => hunt.command.clone(),
-        (None, Some(first)) => first.row.command.clone(),
-        (None, None) => vec![data.subject.label()],
+    let command = match (&data.bisect, &data.hunt, data.campaigns.first()) {
+        (Some(bisection), _, _) if !bisection.command.is_empty() => bisection.command.clone(),
+        (_, Some(hunt), _) => hunt.command.clone(),
+        (_, None, Some(first)) => first.row.command.clone(),
+        (_, None, None) => vec![data.subject.label()],
     };
     let words: Vec<String> = command.iter().map(|w| xml_text(w, 120)).collect();
     xml_text(&words.join(" "), 300)
 }
 
-fn counts(data: &ReportData) -> (usize, usize, usize) {
-    let failing = data.clusters.iter().filter(|c| !c.ignored).count();
-    let skipped = data.clusters.len() - failing;
-    // With no failing signature, the command itself is one passing test case.
-    let tests = data.clusters.len() + usize::from(failing == 0);
-    (tests, failing, skipped)
-}
-
 type XmlWriter = Writer<Cursor<Vec<u8>>>;
 
-fn suite_content(w: &mut XmlWriter, data: &ReportData, suite: &str) -> std::io::Result<()> {
+fn suite_content(w: &mut XmlWriter, data: &ReportData, cases: &[Case]) -> std::io::Result<()> {
     let t = &data.totals;
     let mut properties = vec![
         ("runs", t.runs.to_string()),
@@ -113,7 +264,8 @@ fn suite_content(w: &mut XmlWriter, data: &ReportData, suite: &str) -> std::io::
         ("rate_high", format!("{:.9}", t.rate.high)),
         ("confidence", format!("{}", t.confidence)),
     ];
-    if let Some(first) = data.campaigns.first() {
+    // A bisection's campaigns ran at many commits: its range and outcome stand instead.
+    if let Some(first) = data.campaigns.first().filter(|_| data.bisect.is_none()) {
         properties.push(("campaign", xml_text(&first.row.id, 80)));
         if let Some(commit) = &first.row.git_commit {
             properties.push(("git_commit", xml_text(commit, 64)));
@@ -121,6 +273,15 @@ fn suite_content(w: &mut XmlWriter, data: &ReportData, suite: &str) -> std::io::
         if let Some(dirty) = first.row.git_dirty {
             properties.push(("git_dirty", dirty.to_string()));
         }
+    }
+    if let Some(bisection) = &data.bisect {
+        properties.push(("bisection", bisection.id.to_string()));
+        properties.push(("good", xml_text(&bisection.good, 64)));
+        properties.push(("bad", xml_text(&bisection.bad, 64)));
+        properties.push((
+            "bisect_outcome",
+            xml_text(&crate::report::bisect_report::outcome(bisection), 400),
+        ));
     }
     if let Some(verdict) = &data.verdict {
         properties.push(("verdict", xml_text(verdict, 300)));
@@ -134,53 +295,48 @@ fn suite_content(w: &mut XmlWriter, data: &ReportData, suite: &str) -> std::io::
         Ok(())
     })?;
     let classname = format!("flakehunt.{}", data.subject.label());
-    if data.clusters.iter().all(|c| c.ignored) {
-        let name = format!("{suite} ({} runs, none failed)", t.runs);
-        w.create_element("testcase")
-            .with_attributes([("name", name.as_str()), ("classname", classname.as_str())])
-            .write_empty()?;
-    }
-    for cluster in &data.clusters {
-        testcase(w, data, cluster, &classname)?;
+    for case in cases {
+        testcase(w, case, &classname)?;
     }
     Ok(())
 }
 
-fn testcase(
-    w: &mut XmlWriter,
-    data: &ReportData,
-    cluster: &Cluster,
-    classname: &str,
-) -> std::io::Result<()> {
-    let name = xml_text(&cluster.text, 300);
-    let message = format!(
-        "{} of {} runs ({}), first at run {}, last at run {}",
-        cluster.count,
-        data.totals.runs,
-        format_rate(cluster.count as f64 / data.totals.runs.max(1) as f64),
-        cluster.first.run,
-        cluster.last.run
-    );
-    let kind = xml_text(&cluster.kind, 40);
-    let body = example_text(cluster);
-    w.create_element("testcase")
-        .with_attributes([("name", name.as_str()), ("classname", classname)])
-        .write_inner_content(|w| {
-            let element = if cluster.ignored {
-                "skipped"
-            } else {
-                "failure"
-            };
-            w.create_element(element)
-                .with_attributes([("message", message.as_str()), ("type", kind.as_str())])
-                .write_text_content(BytesText::new(&body))?;
-            if let Some(example) = &cluster.example {
-                let log = xml_text(&example.log.display().to_string(), 400);
-                w.create_element("system-out")
-                    .write_text_content(BytesText::new(&format!("saved log: {log}")))?;
+fn testcase(w: &mut XmlWriter, case: &Case, classname: &str) -> std::io::Result<()> {
+    let element = w
+        .create_element("testcase")
+        .with_attributes([("name", case.name.as_str()), ("classname", classname)]);
+    if matches!(case.outcome, Outcome::Pass) && case.out.is_none() {
+        element.write_empty()?;
+        return Ok(());
+    }
+    element.write_inner_content(|w| {
+        match &case.outcome {
+            Outcome::Pass => {}
+            Outcome::Fail(message, kind, text) => {
+                w.create_element("failure")
+                    .with_attributes([("message", message.as_str()), ("type", kind.as_str())])
+                    .write_text_content(BytesText::new(text))?;
             }
-            Ok(())
-        })?;
+            Outcome::Skip(message, kind, text) => {
+                let mut skipped = w
+                    .create_element("skipped")
+                    .with_attribute(("message", message.as_str()));
+                if !kind.is_empty() {
+                    skipped = skipped.with_attribute(("type", kind.as_str()));
+                }
+                if text.is_empty() {
+                    skipped.write_empty()?;
+                } else {
+                    skipped.write_text_content(BytesText::new(text))?;
+                }
+            }
+        }
+        if let Some(out) = &case.out {
+            w.create_element("system-out")
+                .write_text_content(BytesText::new(out))?;
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -239,5 +395,69 @@ mod tests {
         assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
         assert!(xml.contains("none failed"));
         assert!(xml.contains("<skipped"));
+    }
+
+    #[test]
+    fn a_suite_is_one_case_per_test_marked_flaky_or_failed() {
+        use crate::store::report::{load, testing, Subject};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = crate::store::Store::open(&dir.path().join("h.db")).expect("open");
+        testing::suite_campaign(&mut store, dir.path(), "s-1", "2026-01-02T03:04:05Z");
+        let data = load(&store, &Subject::Campaign("s-1".into())).expect("load");
+        let xml = campaign(&data).expect("xml");
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut cases: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Eof => break,
+                Event::Start(e) | Event::Empty(e) => {
+                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    let attributes = e
+                        .attributes()
+                        .map(|a| {
+                            let a = a.expect("attribute");
+                            let value = a.unescape_value().expect("value").into_owned();
+                            (String::from_utf8_lossy(a.key.as_ref()).into_owned(), value)
+                        })
+                        .collect();
+                    match name.as_str() {
+                        "testcase" | "failure" | "skipped" => cases.push((name, attributes)),
+                        "script" | "img" | "pre" => panic!("injected <{name}>"),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        let value = |i: usize, key: &str| -> String {
+            cases[i]
+                .1
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let hostile = testing::HOSTILE_TESTS;
+        assert_eq!(value(0, "name"), hostile[1]);
+        assert_eq!(
+            (cases[1].0.as_str(), value(1, "type").as_str()),
+            ("failure", "failed")
+        );
+        assert_eq!(value(2, "name"), hostile[0]);
+        assert_eq!(
+            (cases[3].0.as_str(), value(3, "type").as_str()),
+            ("failure", "flaky")
+        );
+        assert!(value(3, "message").starts_with("flaky: failed 2 of 9 runs"));
+        assert_eq!(value(4, "name"), "also::</pre>\\u{202e}txt");
+        assert_eq!(
+            value(5, "name"),
+            "skip::\\e[31m\u{fffd}",
+            "a passing test has no failure"
+        );
+        assert_eq!(cases[6].0, "skipped");
+        assert!(value(7, "name").starts_with("(no failed test) exit 139"));
+        assert_eq!(cases[8].0, "failure");
+        assert!(xml.contains("tests=\"5\" failures=\"3\""), "{xml}");
     }
 }

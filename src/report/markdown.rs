@@ -5,7 +5,9 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::analysis::per_test::TestRow;
 use crate::report::format::{compact_duration, format_rate, one_in, ratio, thousands};
+use crate::store::report::bisect::BisectData;
 use crate::store::report::{HistoryData, ReportData, Subject};
 use crate::text::{escape_line, render_excerpt, ExcerptOptions};
 
@@ -15,6 +17,10 @@ const TOP_SIGNATURES: usize = 5;
 const EXAMPLE_LINES: usize = 20;
 /// Signatures of a history report listed.
 const TOP_HISTORY: usize = 15;
+/// Failing tests of a suite listed.
+const TOP_TESTS: usize = 10;
+/// Commits of a bisection listed.
+const BISECT_COMMITS: usize = 12;
 
 /// Outside text as an inline code span: one line, fenced by more backticks than it contains.
 pub fn code(text: &str, max: usize) -> String {
@@ -57,12 +63,13 @@ fn seconds(value: f64) -> String {
     compact_duration(Duration::from_secs_f64(value.max(0.0)))
 }
 
-/// The command (or hunt command) as one code span.
+/// The command (or hunt or bisection command) as one code span.
 fn command(data: &ReportData) -> String {
-    let words: Vec<String> = match (&data.hunt, data.campaigns.first()) {
-        (Some(hunt), _) => hunt.command.clone(),
-        (None, Some(first)) => first.row.command.clone(),
-        (None, None) => Vec::new(),
+    let words: Vec<String> = match (&data.bisect, &data.hunt, data.campaigns.first()) {
+        (Some(bisection), _, _) if !bisection.command.is_empty() => bisection.command.clone(),
+        (_, Some(hunt), _) => hunt.command.clone(),
+        (_, None, Some(first)) => first.row.command.clone(),
+        (_, None, None) => Vec::new(),
     };
     let words: Vec<String> = words
         .iter()
@@ -79,7 +86,13 @@ pub fn headline(data: &ReportData) -> String {
         Subject::Window(_) => "window sweep of ".to_string(),
         Subject::Hunt(0) => "hunt of ".to_string(),
         Subject::Hunt(id) => format!("hunt {id} of "),
+        Subject::Bisect(id) => format!("bisection {id} of "),
     };
+    if let Some(bisection) = &data.bisect {
+        let outcome =
+            crate::report::bisect_report::outcome_quoted(bisection, &|text| code(text, 80));
+        return format!("flakehunt: {what}{}: {outcome}", command(data));
+    }
     let outcome = if t.runs == 0 {
         "no run finished".to_string()
     } else if t.failures == 0 {
@@ -131,15 +144,23 @@ fn campaign_into(out: &mut String, data: &ReportData) -> std::fmt::Result {
                 (_, Some(low)) => format!("≥ {}", ratio(low)),
                 _ => "-".into(),
             };
+            // An arm the budget never reached has no rate to show.
+            let rate = if arm.runs == 0 {
+                "-".to_string()
+            } else {
+                format!(
+                    "{} ({} .. {})",
+                    format_rate(arm.rate.estimate),
+                    format_rate(arm.rate.low),
+                    format_rate(arm.rate.high)
+                )
+            };
             writeln!(
                 out,
-                "| {}{best} | {} | {} | {} ({} .. {}) | {speedup} |",
+                "| {}{best} | {} | {} | {rate} | {speedup} |",
                 cell(&arm.shake, 80),
                 thousands(arm.runs),
                 thousands(arm.failures),
-                format_rate(arm.rate.estimate),
-                format_rate(arm.rate.low),
-                format_rate(arm.rate.high)
             )?;
         }
     }
@@ -159,7 +180,149 @@ fn campaign_into(out: &mut String, data: &ReportData) -> std::fmt::Result {
         };
         writeln!(out, "\n**Window** ({}): {line}", code(&window.sweep, 100))?;
     }
+    if let Some(bisection) = &data.bisect {
+        bisect(out, bisection)?;
+    }
+    tests(out, data)?;
     signatures(out, data)
+}
+
+/// A bisection: the target, the commits that were probed or lead, and the culprit's posterior
+/// after each probe as a sparkline.
+fn bisect(out: &mut String, bisection: &BisectData) -> std::fmt::Result {
+    use crate::report::bisect_report::{listed, percent, short};
+    writeln!(
+        out,
+        "\n**Range** {}..{}, {} commits; **target** {}",
+        code(short(&bisection.good), 12),
+        code(short(&bisection.bad), 12),
+        thousands(bisection.commits.len().saturating_sub(1) as u64),
+        bisection
+            .target
+            .as_ref()
+            .map_or_else(|| "not known yet".to_string(), |t| code(&t.text, 200))
+    )?;
+    writeln!(
+        out,
+        "\n| # | commit | runs | target | clean | other | posterior | subject |"
+    )?;
+    writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---|")?;
+    let shown = listed(bisection);
+    let culprit = bisection.decision.as_ref().and_then(|d| d.commit);
+    for (i, commit) in shown.iter().take(BISECT_COMMITS) {
+        let mark = match (Some(*i) == culprit, commit.untestable.is_some()) {
+            (true, _) => " **culprit**",
+            (false, true) => " untestable",
+            (false, false) => "",
+        };
+        writeln!(
+            out,
+            "| {i} | {}{mark} | {} | {} | {} | {} | {} | {} |",
+            cell(short(&commit.hash), 12),
+            thousands(commit.runs),
+            thousands(commit.failures),
+            thousands(commit.clean),
+            thousands(commit.other),
+            percent(commit.posterior),
+            cell(&commit.subject, 100)
+        )?;
+    }
+    if shown.len() > BISECT_COMMITS {
+        writeln!(
+            out,
+            "\n{} more commit(s) in the full report (`flakehunt report`).",
+            shown.len() - BISECT_COMMITS
+        )?;
+    }
+    let leader = culprit
+        .or(bisection.decision.as_ref().and_then(|d| d.best))
+        .and_then(|i| bisection.commits.get(i));
+    if let Some(leader) = leader.filter(|_| !bisection.probes.is_empty()) {
+        let trail: Vec<f64> = bisection
+            .probes
+            .iter()
+            .map(|p| {
+                p.posterior
+                    .iter()
+                    .find(|c| c.commit == leader.hash)
+                    .map_or(0.0, |c| c.probability)
+            })
+            .collect();
+        writeln!(
+            out,
+            "\nPosterior of {} after each of {} probes: {} ({} at the end)",
+            code(short(&leader.hash), 12),
+            bisection.probes.len(),
+            code(&fraction_sparkline(&trail), 400),
+            percent(trail.last().copied().unwrap_or(0.0))
+        )?;
+    }
+    Ok(())
+}
+
+/// Probabilities in 0..1 as block characters (`·` for below 1%).
+fn fraction_sparkline(values: &[f64]) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values
+        .iter()
+        .map(|&p| {
+            if p < 0.01 {
+                '·'
+            } else {
+                LEVELS[((p.min(1.0) * 7.0).round() as usize).min(7)]
+            }
+        })
+        .collect()
+}
+
+/// A suite's failing tests, highest rate first, each marked flaky or always failing.
+fn tests(out: &mut String, data: &ReportData) -> std::fmt::Result {
+    if data.tests.len() < 2 {
+        return Ok(());
+    }
+    let failing: Vec<&TestRow> = data.tests.iter().filter(|r| r.failures > 0).collect();
+    let flaky = failing.iter().filter(|r| r.is_flaky()).count();
+    writeln!(
+        out,
+        "\n**Tests:** {} seen, {} failed at least once ({} flaky, {} in every run)",
+        thousands(data.tests.len() as u64),
+        thousands(failing.len() as u64),
+        thousands(flaky as u64),
+        thousands((failing.len() - flaky) as u64)
+    )?;
+    if failing.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n| test | status | runs | fails | rate (95% interval) |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---|")?;
+    for row in failing.iter().take(TOP_TESTS) {
+        let status = if row.is_flaky() {
+            "flaky"
+        } else {
+            "always fails"
+        };
+        writeln!(
+            out,
+            "| {} | {status} | {} | {} | {} ({} .. {}) |",
+            cell(&row.test, 120),
+            thousands(row.runs),
+            thousands(row.failures),
+            format_rate(row.rate.estimate),
+            format_rate(row.rate.low),
+            format_rate(row.rate.high)
+        )?;
+    }
+    if failing.len() > TOP_TESTS {
+        writeln!(
+            out,
+            "\n{} more failing test(s) in the full report (`flakehunt report`).",
+            failing.len() - TOP_TESTS
+        )?;
+    }
+    Ok(())
 }
 
 fn facts(out: &mut String, data: &ReportData) -> std::fmt::Result {
@@ -169,7 +332,9 @@ fn facts(out: &mut String, data: &ReportData) -> std::fmt::Result {
     let row = &first.row;
     let t = &data.totals;
     let mut facts: Vec<(&str, String)> = Vec::new();
-    if t.failures > 0 {
+    // A bisection's runs are at many commits: its range and posterior say what they show.
+    let bisection = data.bisect.is_some();
+    if t.failures > 0 && !bisection {
         facts.push((
             "rate",
             format!(
@@ -186,7 +351,13 @@ fn facts(out: &mut String, data: &ReportData) -> std::fmt::Result {
         (Some(commit), _) => cell(commit, 40),
         (None, _) => "-".to_string(),
     };
-    facts.push(("commit", commit));
+    if !bisection {
+        facts.push(("commit", commit));
+    }
+    if let Some(target) = &first.summary.target {
+        let test = format!("{} ({})", cell(&target.test, 200), cell(&target.runner, 20));
+        facts.push(("test", test));
+    }
     facts.push(("host", cell(row.host.as_deref().unwrap_or("unknown"), 80)));
     let shake = first
         .arm
@@ -215,6 +386,9 @@ fn signatures(out: &mut String, data: &ReportData) -> std::fmt::Result {
         return Ok(());
     }
     let failures = data.totals.failures.max(1);
+    // Over several campaigns a run's index repeats: its place among all runs does not.
+    let across = data.campaigns.len() > 1;
+    let position = |run: u64, seq: u64| if across { seq } else { run };
     writeln!(out, "\n| # | count | share | first | last | signature |")?;
     writeln!(out, "|---:|---:|---:|---:|---:|---|")?;
     for (i, cluster) in data.clusters.iter().enumerate().take(TOP_SIGNATURES) {
@@ -228,9 +402,16 @@ fn signatures(out: &mut String, data: &ReportData) -> std::fmt::Result {
             "| {} | {} | {share} | {} | {} | {} |",
             i + 1,
             thousands(cluster.count),
-            cluster.first.run,
-            cluster.last.run,
+            position(cluster.first.run, cluster.first.seq),
+            position(cluster.last.run, cluster.last.seq),
             cell(&cluster.text, 200)
+        )?;
+    }
+    if across {
+        writeln!(
+            out,
+            "\nRuns are numbered across the {} campaigns, in the order they ran.",
+            data.campaigns.len()
         )?;
     }
     if data.clusters.len() > TOP_SIGNATURES {
@@ -348,6 +529,23 @@ mod tests {
     }
 
     #[test]
+    fn a_test_target_is_named() {
+        let mut data = sample_report();
+        data.campaigns[0].summary.target = Some(crate::analysis::per_test::TargetSummary {
+            runner: "cargo".into(),
+            test: "pool::tests::keeps_order".into(),
+            build: None,
+        });
+        let md = campaign(&data);
+        assert!(
+            md.contains("| test | `pool::tests::keeps_order` (`cargo`) |"),
+            "{md}"
+        );
+        let html = crate::report::html::campaign(&data);
+        assert!(html.contains("<dt>Test</dt><dd>pool::tests::keeps_order (cargo)</dd>"));
+    }
+
+    #[test]
     fn code_spans_cannot_be_closed_or_split() {
         assert_eq!(code("plain", 50), "`plain`");
         assert_eq!(code("a ` b", 50), "``a ` b``");
@@ -361,5 +559,23 @@ mod tests {
     fn sparklines_scale_to_the_peak() {
         assert_eq!(sparkline(&[0, 1, 2, 4]), "·▃▅█");
         assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn suite_and_bisection_views() {
+        use crate::store::report::{load, testing, Subject};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = crate::store::Store::open(&dir.path().join("h.db")).expect("open");
+        testing::suite_campaign(&mut store, dir.path(), "s-1", "2026-01-02T03:04:05Z");
+        let suite = load(&store, &Subject::Campaign("s-1".into())).expect("suite");
+        let other = dir.path().join("bisect");
+        std::fs::create_dir_all(&other).expect("dir");
+        let id = testing::bisection(&mut store, &other);
+        let bisection = load(&store, &Subject::Bisect(id)).expect("bisection");
+        insta::assert_snapshot!(format!(
+            "{}\n---\n{}",
+            campaign(&suite),
+            campaign(&bisection)
+        ));
     }
 }

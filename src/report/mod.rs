@@ -3,6 +3,7 @@
 //! or query anything themselves.
 
 pub mod bisect;
+pub mod bisect_report;
 pub mod compare;
 pub mod demo;
 pub mod export;

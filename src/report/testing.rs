@@ -133,6 +133,9 @@ pub fn sample_report() -> ReportData {
         }],
         window: None,
         hunt: None,
+        bisect: None,
+        tests: Vec::new(),
+        outside_tests: Vec::new(),
         verdict: None,
     }
 }

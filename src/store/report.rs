@@ -1,9 +1,11 @@
 //! What a report shows, read back from the history: which campaigns a report covers (one
 //! campaign, or the campaigns of a window sweep or a hunt), their facts and totals, the failure
-//! clusters with one saved example each, the run series for the charts, and the sweep's map or
-//! the hunt's arms. Reading only: nothing is written.
+//! clusters with one saved example each, the run series for the charts, a suite's tests, and
+//! the sweep's map, the hunt's arms or the bisection's probes. Reading only: nothing is written.
 
+pub mod bisect;
 mod files;
+pub mod suite;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -41,28 +43,38 @@ pub enum Subject {
     Window(String),
     /// A hunt, by its number (0: a hunt reported as it ended, not recorded).
     Hunt(i64),
+    /// A bisection, by its number.
+    Bisect(i64),
 }
 
 impl Subject {
-    /// A short name for file names and titles: the campaign or window id, or `hunt-N`.
+    /// A short name for file names and titles: the campaign or window id, `hunt-N` or
+    /// `bisect-N`.
     pub fn label(&self) -> String {
         match self {
             Subject::Campaign(id) | Subject::Window(id) => id.clone(),
             Subject::Hunt(id) => format!("hunt-{id}"),
+            Subject::Bisect(id) => format!("bisect-{id}"),
         }
     }
 }
 
 /// Resolve what the user named: `last` (the newest campaign), a campaign id or unique prefix,
-/// `hunt:N` or `hunt:last`. The campaign a window sweep or a recorded hunt ran as stands for
-/// the whole sweep or hunt.
+/// `hunt:N`, `hunt:last`, `bisect:N` or `bisect:last`. The campaign a window sweep or a
+/// recorded hunt ran as, or a bisection's probe, stands for the whole sweep, hunt or bisection.
 pub fn resolve(store: &Store, wanted: &str) -> Result<Subject> {
     if let Some(hunt) = wanted.strip_prefix("hunt:") {
         return resolve_hunt(store, hunt);
     }
+    if let Some(bisection) = wanted.strip_prefix("bisect:") {
+        return Ok(Subject::Bisect(bisect::resolve(store, bisection)?));
+    }
     let campaign = query::resolve_campaign(store, wanted)?;
     if let Some(window) = window_of(store, &campaign)? {
         return Ok(Subject::Window(window));
+    }
+    if let Some(bisection) = bisect::of_campaign(store, &campaign)? {
+        return Ok(Subject::Bisect(bisection));
     }
     let hunt: Option<i64> = store
         .conn()
@@ -298,8 +310,26 @@ pub struct ReportData {
     pub window: Option<WindowRecord>,
     /// The hunt, for a hunt report.
     pub hunt: Option<HuntRecord>,
+    /// The bisection, for a bisection report.
+    pub bisect: Option<bisect::BisectData>,
+    /// Every test of a suite (or test target) campaign, highest failure rate first.
+    pub tests: Vec<crate::analysis::per_test::TestRow>,
+    /// Failed runs of a suite in which no test failed, by signature.
+    pub outside_tests: Vec<suite::OutsideFailure>,
     /// A verdict on the campaign, when the command that ran it reached one (e.g. `verify`).
     pub verdict: Option<String>,
+}
+
+impl ReportData {
+    /// A suite campaign (or campaigns whose runs ran more than one test): its report lists
+    /// every test.
+    pub fn is_suite(&self) -> bool {
+        let suite = self
+            .campaigns
+            .iter()
+            .any(|c| c.spec.get("suite").is_some_and(|s| !s.is_null()));
+        !self.tests.is_empty() && (suite || self.tests.len() > 1)
+    }
 }
 
 /// Load what the report on `subject` shows.
@@ -317,6 +347,13 @@ pub fn load(store: &Store, subject: &Subject) -> Result<ReportData> {
             let (hunt, arms) = load_hunt(store, *id)?;
             let ids = arms.keys().cloned().collect();
             assemble(store, subject, ids, None, Some(hunt), arms)
+        }
+        Subject::Bisect(id) => {
+            let bisection = bisect::load(store, *id)?;
+            let ids = bisection.campaigns();
+            let mut data = assemble(store, subject, ids, None, None, HashMap::new())?;
+            data.bisect = Some(bisection);
+            Ok(data)
         }
     }
 }
@@ -360,6 +397,12 @@ fn assemble(
     }
     campaigns.sort_by(|a, b| a.row.started_at.cmp(&b.row.started_at));
     let runs = scan_runs(store, &campaigns)?;
+    let tests = suite::tests(store, &campaigns)?;
+    let outside_tests = if tests.is_empty() {
+        Vec::new()
+    } else {
+        suite::outside_tests(store, &campaigns)?
+    };
     Ok(ReportData {
         subject: subject.clone(),
         totals: totals(&campaigns),
@@ -370,6 +413,9 @@ fn assemble(
         campaigns,
         window,
         hunt,
+        bisect: None,
+        tests,
+        outside_tests,
         verdict: None,
     })
 }
@@ -944,5 +990,104 @@ mod tests {
             .as_deref()
             .unwrap_or("")
             .contains("run-000007.log"));
+    }
+
+    #[test]
+    fn a_suite_lists_its_tests_by_rate_and_the_failures_outside_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        testing::suite_campaign(&mut store, dir.path(), "s-1", "2026-01-02T03:04:05Z");
+        let data = load(&store, &Subject::Campaign("s-1".into())).expect("load");
+        assert!(data.is_suite());
+        let names: Vec<&str> = data.tests.iter().map(|t| t.test.as_str()).collect();
+        let hostile = testing::HOSTILE_TESTS;
+        assert_eq!(names, [hostile[1], hostile[0], hostile[2], hostile[3]]);
+        let flaky = &data.tests[1];
+        assert_eq!((flaky.runs, flaky.failures), (9, 2));
+        assert!(flaky.is_flaky());
+        assert_eq!(data.tests[3].skipped, 9);
+        assert_eq!(data.outside_tests.len(), 1);
+        assert_eq!(data.outside_tests[0].count, 1);
+        assert!(data.outside_tests[0].text.contains("segfault"));
+    }
+
+    #[test]
+    fn suite_campaigns_of_a_sweep_merge_their_tests() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        for (id, start) in [
+            ("s-1", "2026-01-02T03:04:05Z"),
+            ("s-2", "2026-01-02T03:05:05Z"),
+        ] {
+            let sub = dir.path().join(id);
+            std::fs::create_dir_all(&sub).expect("dir");
+            testing::suite_campaign(&mut store, &sub, id, start);
+        }
+        let facts: Vec<CampaignFacts> = ["s-1", "s-2"]
+            .iter()
+            .map(|id| CampaignFacts {
+                row: query::campaign(&store, id).expect("row"),
+                summary: query::summary(&store, id).expect("summary"),
+                cwd: None,
+                spec: serde_json::Value::Null,
+                arm: None,
+            })
+            .collect();
+        let rows = suite::tests(&store, &facts).expect("tests");
+        assert_eq!((rows[1].runs, rows[1].failures), (18, 4));
+        assert_eq!(rows[1].signature.as_ref().map(|s| s.count), Some(4));
+        assert!(rows[1].first_failure.is_none(), "a run of which campaign?");
+        assert_eq!(
+            suite::outside_tests(&store, &facts).expect("outside")[0].count,
+            2
+        );
+    }
+
+    #[test]
+    fn a_bisection_resolves_by_number_and_through_its_probes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        let id = testing::bisection(&mut store, dir.path());
+        for wanted in ["bisect:last", &format!("bisect:{id}"), "probe-1", "last"] {
+            assert_eq!(resolve(&store, wanted).expect(wanted), Subject::Bisect(id));
+        }
+        let data = load(&store, &Subject::Bisect(id)).expect("load");
+        assert_eq!(data.campaigns.len(), 3);
+        assert_eq!(data.totals.runs, 600);
+        let bisection = data.bisect.expect("bisection");
+        assert_eq!(bisection.commits.len(), 6);
+        assert_eq!(bisection.probes.len(), 4);
+        assert!(
+            bisection.probes[3].campaign.is_none(),
+            "untestable: nothing ran"
+        );
+        assert_eq!(bisection.decision.expect("decision").commit, Some(3));
+        assert_eq!(bisection.command[0], "./t.sh");
+        assert!(resolve(&store, "bisect:x").is_err());
+        let error = resolve(&store, "bisect:9").expect_err("none");
+        assert!(
+            error.to_string().contains("no recorded bisection"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bisection_killed_before_its_report_is_rebuilt_from_its_probes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = store(dir.path());
+        let id = testing::bisection(&mut store, dir.path());
+        store
+            .write(|conn| conn.execute("UPDATE bisections SET result = NULL", []))
+            .expect("forget");
+        let bisection = bisect::load(&store, id).expect("load");
+        let culprit = &bisection.commits[3];
+        assert_eq!(
+            (culprit.runs, culprit.failures, culprit.clean),
+            (200, 7, 192)
+        );
+        assert!((culprit.posterior - 0.995).abs() < 1e-12);
+        assert_eq!(bisection.commits[2].failures, 0);
+        assert!(bisection.commits[4].untestable.is_some());
+        assert!(bisection.decision.is_none());
     }
 }

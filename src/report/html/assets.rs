@@ -90,6 +90,8 @@ svg .curve{fill:none;stroke:var(--accent);stroke-width:1.6}
 svg .window{fill:var(--band)}
 svg .edge{fill:rgba(207,34,46,.06)}
 svg .best{fill:var(--ok)}
+svg .trace{fill:none;stroke-width:1.8}
+svg .hollow{fill:#fff;stroke:#59636e;stroke-width:1.2}
 .legend{font-size:12px;color:var(--muted);display:flex;gap:14px;flex-wrap:wrap;margin:4px 0}
 .toolbar{float:right;display:flex;gap:8px}
 .toolbar button{font:inherit;font-size:12px;border:1px solid var(--line);background:var(--soft);border-radius:6px;padding:2px 10px;cursor:pointer}

@@ -4,10 +4,12 @@
 //! rendered when its data exists.
 
 mod assets;
+mod bisect;
 mod charts;
 mod history;
 pub mod markup;
 mod sections;
+mod suite;
 mod svg;
 
 pub use assets::CSP;
@@ -319,5 +321,106 @@ mod tests {
         assert_inert(&page);
         assert!(page.contains("no run finished"));
         assert!(!page.contains("id=\"timeline\""));
+    }
+
+    #[test]
+    fn a_suite_lists_hostile_test_names_as_text_sorted_by_rate() {
+        use crate::store::report::testing::{suite_campaign, HOSTILE_TESTS};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("h.db")).expect("open");
+        suite_campaign(&mut store, dir.path(), "s-1", "2026-01-02T03:04:05Z");
+        let data = load(&store, &Subject::Campaign("s-1".into())).expect("load");
+        let page = campaign(&data);
+        assert_inert(&page);
+        let section = page
+            .split("<section id=\"tests\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("a tests section");
+        let (_, text) = parse(section);
+        let at = |name: &str| text.find(name).unwrap_or(usize::MAX);
+        // Always failing, then flaky, then the rest: by rate.
+        assert!(at(HOSTILE_TESTS[1]) < at(HOSTILE_TESTS[0]), "{text}");
+        assert!(
+            at(HOSTILE_TESTS[0]) < at("also::</pre>\\u{202e}txt"),
+            "{text}"
+        );
+        assert!(text.contains("skip::\\e[31m"), "escape named: {text}");
+        for mark in [
+            "always fails",
+            "flaky",
+            "passed",
+            "skipped",
+            "with no failed test",
+        ] {
+            assert!(text.contains(mark), "{mark}");
+        }
+        assert!(section.contains("<svg"), "the rates chart");
+        assert!(!page.contains('\u{202e}') && !page.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_bisection_charts_its_posterior_after_each_probe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("h.db")).expect("open");
+        let id = crate::store::report::testing::bisection(&mut store, dir.path());
+        let data = load(&store, &Subject::Bisect(id)).expect("load");
+        let page = campaign(&data);
+        assert_inert(&page);
+        let section = page
+            .split("<section id=\"bisect\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("a bisect section");
+        assert_eq!(section.matches("<svg").count(), 2, "by probe and by commit");
+        assert!(section.contains("class=\"trace\""), "a posterior line");
+        assert!(section.contains("after probe 3: 3aaaaaaaaaaa commit 3"));
+        assert!(
+            section.contains("class=\"hollow\""),
+            "the untestable probe marked"
+        );
+        assert!(section.contains("probe 4 at 4aaaaaaaaaaa: untestable: the build failed"));
+        let (_, text) = parse(&page);
+        assert!(
+            text.contains("Culprit: 3aaaaaaaaaaa commit 3 <script>"),
+            "{text}"
+        );
+        assert!(!page.contains("id=\"campaigns\""), "the trail lists them");
+    }
+
+    #[test]
+    fn a_large_suite_is_listed_up_to_a_bound() {
+        use crate::analysis::per_test::TestRow;
+        use crate::analysis::stats::clopper_pearson;
+        let mut data = crate::report::testing::sample_report();
+        data.campaigns[0].spec = serde_json::json!({"suite": {"kind": "go"}});
+        data.tests = (0..5_000u64)
+            .map(|i| {
+                let failures = u64::from(i < 2_500) * (1 + i % 7);
+                TestRow {
+                    test: format!("TestCase{i}"),
+                    runs: 100,
+                    failures,
+                    skipped: 0,
+                    rate: clopper_pearson(failures, 100, 0.95),
+                    signature: None,
+                    first_failure: None,
+                }
+            })
+            .collect();
+        let page = campaign(&data);
+        assert_inert(&page);
+        let (_, text) = parse(&page);
+        assert!(
+            text.contains("5,000 tests seen: 2,500 failed at least once"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("more not listed; `flakehunt show --tests`")
+                .count(),
+            2
+        );
+        assert!(text.contains("(the 25 highest of 2,500)"));
+        assert!(page.len() < 4_000_000, "{} bytes", page.len());
     }
 }

@@ -15,7 +15,7 @@ use crate::store::report::{CampaignFacts, Cluster, Example, ReportData, Subject}
 use crate::text::{human_bytes, render_excerpt, ExcerptOptions};
 
 /// Widest single line of outside text shown in a cell.
-const CELL_CHARS: usize = 300;
+pub(crate) const CELL_CHARS: usize = 300;
 
 /// One section of the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,10 @@ pub enum Part {
     Hunt,
     /// A sweep's window.
     Window,
+    /// A bisection's posterior and probes.
+    Bisect,
+    /// A suite's tests by failure rate.
+    Tests,
     /// The failure clusters with their examples.
     Signatures,
     /// Failures over run index and over time.
@@ -45,6 +49,8 @@ impl Part {
             Part::Headline => ("summary", "Summary"),
             Part::Hunt => ("hunt", "Hunt arms"),
             Part::Window => ("window", "Race window"),
+            Part::Bisect => ("bisect", "Bisection"),
+            Part::Tests => ("tests", "Tests by failure rate"),
             Part::Signatures => ("signatures", "Failure signatures"),
             Part::Timeline => ("timeline", "When failures happen"),
             Part::Durations => ("durations", "Durations"),
@@ -63,6 +69,12 @@ pub fn present(data: &ReportData) -> Vec<Part> {
     if data.window.is_some() {
         parts.push(Part::Window);
     }
+    if data.bisect.is_some() {
+        parts.push(Part::Bisect);
+    }
+    if super::suite::present(data) {
+        parts.push(Part::Tests);
+    }
     if !data.clusters.is_empty() {
         parts.push(Part::Signatures);
     }
@@ -70,7 +82,8 @@ pub fn present(data: &ReportData) -> Vec<Part> {
         parts.push(Part::Timeline);
         parts.push(Part::Durations);
     }
-    if data.campaigns.len() > 1 {
+    // A bisection's probes list its campaigns, with their commits.
+    if data.campaigns.len() > 1 && data.bisect.is_none() {
         parts.push(Part::Campaigns);
     }
     if !data.failed_runs.is_empty() {
@@ -90,6 +103,8 @@ pub fn render(html: &mut Html, data: &ReportData, part: Part) {
         Part::Headline => headline(html, data),
         Part::Hunt => hunt(html, data),
         Part::Window => window(html, data),
+        Part::Bisect => super::bisect::section(html, data),
+        Part::Tests => super::suite::section(html, data),
         Part::Signatures => signatures(html, data),
         Part::Timeline => timeline(html, data),
         Part::Durations => durations(html, data),
@@ -100,12 +115,15 @@ pub fn render(html: &mut Html, data: &ReportData, part: Part) {
 }
 
 /// The command as one safe line.
-fn command_line(command: &[String]) -> String {
+pub(crate) fn command_line(command: &[String]) -> String {
     let words: Vec<String> = command.iter().map(|word| line(word, 200)).collect();
     line(&words.join(" "), 1000)
 }
 
 fn command_of(data: &ReportData) -> String {
+    if let Some(bisection) = data.bisect.as_ref().filter(|b| !b.command.is_empty()) {
+        return command_line(&bisection.command);
+    }
     match (&data.hunt, data.campaigns.first()) {
         (Some(hunt), _) => command_line(&hunt.command),
         (None, Some(first)) => command_line(&first.row.command),
@@ -121,6 +139,7 @@ pub fn title(data: &ReportData) -> String {
         Subject::Window(_) => format!("window sweep of {command}"),
         Subject::Hunt(0) => format!("hunt of {command}"),
         Subject::Hunt(id) => format!("hunt {id} of {command}"),
+        Subject::Bisect(id) => format!("bisection {id} of {command}"),
     }
 }
 
@@ -131,6 +150,7 @@ pub fn subtitle(data: &ReportData) -> String {
         Subject::Window(id) => format!("window sweep {}", line(id, 80)),
         Subject::Hunt(0) => "hunt (not recorded: no arm failed)".to_string(),
         Subject::Hunt(id) => format!("hunt:{id}"),
+        Subject::Bisect(id) => format!("bisect:{id}"),
     }
 }
 
@@ -206,7 +226,11 @@ fn headline(html: &mut Html, data: &ReportData) {
             ),
         )
     };
-    stat(html, "Failure rate", &rate, &sub, "stat");
+    match &data.bisect {
+        // Runs at many commits have no one rate: the search's answer stands instead.
+        Some(bisection) => bisect_stat(html, bisection),
+        None => stat(html, "Failure rate", &rate, &sub, "stat"),
+    }
     stat(
         html,
         "Signatures",
@@ -216,6 +240,34 @@ fn headline(html: &mut Html, data: &ReportData) {
     );
     html.close("div");
     facts(html, data);
+}
+
+fn bisect_stat(html: &mut Html, bisection: &crate::store::report::bisect::BisectData) {
+    use crate::report::bisect_report::{percent, short};
+    let leader = bisection.decision.as_ref().and_then(|d| {
+        let index = d.commit.or(d.best)?;
+        Some((bisection.commits.get(index)?, d.probability))
+    });
+    let (value, sub) = match leader {
+        Some((commit, probability)) => {
+            let asked = bisection
+                .confidence
+                .map(|c| format!(", {} asked", percent(c)))
+                .unwrap_or_default();
+            (
+                percent(probability),
+                format!("that {} introduced it{asked}", short(&commit.hash)),
+            )
+        }
+        None => match &bisection.decision {
+            Some(d) if d.kind == "predates" => (
+                percent(d.probability),
+                "that it predates the good commit".to_string(),
+            ),
+            _ => ("-".to_string(), "no leading commit yet".to_string()),
+        },
+    };
+    stat(html, "Posterior", &value, &sub, "stat");
 }
 
 /// The verdict line, where the report has one: the command's own, a hunt's best arm, a sweep's
@@ -231,6 +283,14 @@ fn verdict(data: &ReportData) -> Option<(String, &'static str)> {
     }
     if let Some(hunt) = &data.hunt {
         return hunt_verdict(hunt);
+    }
+    if let Some(bisection) = &data.bisect {
+        let tone = if bisection.status == "culprit" {
+            "verdict bad"
+        } else {
+            "verdict"
+        };
+        return Some((crate::report::bisect_report::outcome(bisection), tone));
     }
     if let Some(window) = &data.window {
         return Some(match &window.map.window {
@@ -304,16 +364,75 @@ fn facts(html: &mut Html, data: &ReportData) {
     html.element("code", &[], &command_of(data));
     html.close("dd");
     let ids: Vec<String> = data.campaigns.iter().map(|c| line(&c.row.id, 80)).collect();
+    let ids = if data.bisect.is_some() && ids.len() > 1 {
+        format!("{} (one per probe, listed in the trail)", ids.len())
+    } else {
+        ids.join(", ")
+    };
     fact(
         html,
-        if ids.len() > 1 {
+        if data.campaigns.len() > 1 {
             "Campaigns"
         } else {
             "Campaign"
         },
-        &ids.join(", "),
+        &ids,
     );
     fact(html, "Started", &line(&row.started_at, 40));
+    test_facts(html, first);
+    // A bisection's runs are at many commits: its section lists them.
+    if data.bisect.is_none() {
+        commit_fact(html, row);
+    }
+    fact(
+        html,
+        "Host",
+        &line(row.host.as_deref().unwrap_or("unknown"), 120),
+    );
+    spec_facts(html, first);
+    let stops: Vec<String> = data
+        .campaigns
+        .iter()
+        .map(|c| line(&c.summary.stop_reason, 200))
+        .collect();
+    fact(html, "Stopped", &dedup(stops).join("; "));
+    if let Some(out) = &row.out_dir {
+        fact(html, "Output", &line(out, 400));
+    }
+    html.close("dl");
+}
+
+/// The test target a campaign ran, with its build, or the suite it read test by test.
+fn test_facts(html: &mut Html, campaign: &CampaignFacts) {
+    if let Some(target) = &campaign.summary.target {
+        fact(
+            html,
+            "Test",
+            &format!("{} ({})", line(&target.test, 300), line(&target.runner, 20)),
+        );
+        if let Some(build) = &target.build {
+            let took = seconds(build.seconds);
+            let text = if build.cached {
+                format!("cached: sources unchanged, checked in {took} (not counted in the runs)")
+            } else {
+                format!(
+                    "{} in {took} (not counted in the runs)",
+                    line(&build.command, 300)
+                )
+            };
+            fact(html, "Build", &text);
+        }
+    }
+    if let Some(kind) = campaign.spec["suite"]["kind"].as_str() {
+        fact(
+            html,
+            "Suite",
+            &format!("{} (read test by test)", line(kind, 20)),
+        );
+    }
+}
+
+fn commit_fact(html: &mut Html, row: &crate::store::query::CampaignRow) {
     html.element("dt", &[], "Commit");
     html.open("dd", &[]);
     match &row.git_commit {
@@ -334,22 +453,6 @@ fn facts(html: &mut Html, data: &ReportData) {
         }
     }
     html.close("dd");
-    fact(
-        html,
-        "Host",
-        &line(row.host.as_deref().unwrap_or("unknown"), 120),
-    );
-    spec_facts(html, first);
-    let stops: Vec<String> = data
-        .campaigns
-        .iter()
-        .map(|c| line(&c.summary.stop_reason, 200))
-        .collect();
-    fact(html, "Stopped", &dedup(stops).join("; "));
-    if let Some(out) = &row.out_dir {
-        fact(html, "Output", &line(out, 400));
-    }
-    html.close("dl");
 }
 
 fn dedup(mut items: Vec<String>) -> Vec<String> {
