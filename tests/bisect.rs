@@ -406,3 +406,187 @@ fn the_simulation_compares_with_naive_bisection() {
         );
     }
 }
+
+/// A Cargo project's history for `--cargo-test`: its test is written at `CARGO_TEST_WRITTEN`,
+/// the crate does not compile at `CARGO_BROKEN`, and the test turns flaky (5%, deterministic
+/// per commit and run) at `CARGO_CULPRIT`.
+const CARGO_COMMITS: usize = 16;
+const CARGO_TEST_WRITTEN: usize = 7;
+const CARGO_BROKEN: usize = 10;
+const CARGO_CULPRIT: usize = 12;
+
+fn cargo_source(i: usize) -> String {
+    let mut source = format!(
+        "//! Demo.\n\n/// Which commit this is.\npub fn version() -> u64 {{\n    {i}\n}}\n"
+    );
+    if i == CARGO_BROKEN {
+        source.push_str("\npub fn broken() -> u64 { undefined_thing }\n");
+    }
+    if i >= CARGO_TEST_WRITTEN {
+        let flaky = i >= CARGO_CULPRIT;
+        source.push_str(&format!(
+            r#"
+#[cfg(test)]
+mod tests {{
+    fn var(name: &str) -> u64 {{
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    }}
+
+    #[test]
+    fn cache_keeps_updates() {{
+        let r = var("FLAKEHUNT_RUN") + var("FLAKEHUNT_COMMIT_RUNS");
+        let h = (r.wrapping_mul(2654435761) ^ (super::version() * 40503) ^ (r * 97)) % 10007;
+        if {flaky} && h % 20 == 3 {{
+            panic!("lost update in cache");
+        }}
+    }}
+}}
+"#
+        ));
+    }
+    source
+}
+
+/// The Cargo repository; hashes of its commits, good first.
+fn make_cargo_repo(dir: &Path) -> Vec<String> {
+    git(dir, &["init", "-q"]);
+    git(dir, &["config", "user.email", "tester@example.com"]);
+    git(dir, &["config", "user.name", "Tester"]);
+    std::fs::create_dir(dir.join("src")).expect("src");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"fhcache\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("manifest");
+    std::fs::write(dir.join(".gitignore"), "/target\nCargo.lock\n").expect("ignore");
+    for i in 0..=CARGO_COMMITS {
+        std::fs::write(dir.join("src/lib.rs"), cargo_source(i)).expect("lib.rs");
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", &format!("cache change {i}")]);
+    }
+    let log = git(dir, &["rev-list", "--reverse", "HEAD"]);
+    log.lines().map(String::from).collect()
+}
+
+/// `--cargo-test`: the test is built once per probed commit, in that commit's worktree, with a
+/// build directory of its own even when the user shares one (`CARGO_TARGET_DIR`); commits where
+/// the test does not exist yet or does not compile are skipped, not blamed.
+#[test]
+fn a_cargo_test_target_is_built_once_per_commit_and_missing_or_broken_commits_are_skipped() {
+    let scratch = scratch();
+    let repo = scratch.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    let hashes = make_cargo_repo(&repo);
+    let before = checkout_state(&repo);
+    // cargo through a wrapper that logs where it builds.
+    let bin = scratch.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let log = scratch.path().join("cargo.log");
+    let wrapper = bin.join("cargo");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s|%s\\n' \"$PWD\" \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            env!("CARGO")
+        ),
+    )
+    .expect("wrapper");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut path = std::ffi::OsString::from(&bin);
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let shared = scratch.path().join("shared-target");
+    let output = flakehunt()
+        .current_dir(&repo)
+        .env("PATH", &path)
+        .env("CARGO_TARGET_DIR", &shared)
+        .env("FLAKEHUNT_CACHE_DIR", scratch.path().join("build-cache"))
+        .env_remove("RUST_BACKTRACE")
+        .arg("--db")
+        .arg(scratch.path().join("history.db"))
+        .args([
+            "bisect", "--good", "HEAD~16", "--bad", "HEAD", "--json", "-j", "1",
+        ])
+        .arg("--cache-dir")
+        .arg(scratch.path().join("cache"))
+        .args(["--cargo-test", "cache_keeps_updates"])
+        .output()
+        .expect("run bisect");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(report["status"], "culprit", "{report}");
+    assert_eq!(
+        report["culprit"],
+        hashes[CARGO_CULPRIT].as_str(),
+        "{stderr}"
+    );
+    let target = report["target"]["text"].as_str().expect("target");
+    assert!(target.contains("lost update in cache"), "{target}");
+
+    // Every commit found untestable is one without the test or one that does not compile;
+    // none of them ran, none is blamed.
+    let commits = report["commits"].as_array().expect("commits");
+    let mut skipped = Vec::new();
+    for (i, commit) in commits.iter().enumerate() {
+        let Some(reason) = commit["untestable"].as_str() else {
+            continue;
+        };
+        assert!(
+            i < CARGO_TEST_WRITTEN || i == CARGO_BROKEN,
+            "commit {i} untestable: {reason}"
+        );
+        assert!(reason.contains("test target"), "{reason}");
+        assert_eq!(commit["runs"], 0);
+        assert_eq!(commit["failures"], 0);
+        skipped.push(i);
+    }
+    assert!(
+        skipped.iter().any(|&i| i < CARGO_TEST_WRITTEN),
+        "no commit without the test was probed: {report}"
+    );
+    assert!(skipped.contains(&CARGO_BROKEN), "{report}");
+    assert!(commits[CARGO_CULPRIT - 1]["clean"].as_u64().expect("clean") >= 40);
+
+    // One build per probed commit, in its own worktree; none in the shared directory.
+    let builds: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("--no-run"))
+        .map(|line| line.split('|').next().unwrap_or_default().to_string())
+        .collect();
+    let mut distinct = builds.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        builds.len(),
+        distinct.len(),
+        "a commit was built twice: {builds:?}"
+    );
+    let probed = commits
+        .iter()
+        .filter(|c| c["runs"].as_u64().unwrap_or(0) > 0 || !c["untestable"].is_null())
+        .count();
+    assert_eq!(builds.len(), probed, "{builds:?}");
+    let repo_text = repo.to_str().expect("utf-8");
+    assert!(
+        builds.iter().all(|dir| !dir.starts_with(repo_text)),
+        "{builds:?}"
+    );
+    let trail = report["trail"].as_array().expect("trail");
+    let returns = trail.len() - distinct.len();
+    assert!(
+        returns > 0,
+        "the search never came back to a commit: {report}"
+    );
+    assert!(
+        !shared.exists(),
+        "a build went to the shared CARGO_TARGET_DIR"
+    );
+    assert_eq!(checkout_state(&repo), before);
+}

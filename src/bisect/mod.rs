@@ -28,6 +28,7 @@ use crate::store::bisect::{
     create_bisection, find_bisection, record_probe, set_status, set_target, NewBisection,
 };
 use crate::store::Store;
+use crate::target::TargetRequest;
 
 /// Candidates kept with each probe and shown in reports.
 const CANDIDATES_SHOWN: usize = 5;
@@ -239,6 +240,8 @@ fn spec_json(request: &BisectRequest, repo: &Repo, good: &str, bad: &str) -> ser
         "bad": bad,
         "first_parent": request.first_parent,
         "command": lossy(&campaign.command),
+        "target": campaign.target.as_ref().map(target_json),
+        "suite": campaign.suite.map(|kind| kind.as_str()),
         "build": request.build,
         "signature": request.signature,
         "cwd": campaign.cwd.as_ref().map(|c| c.display().to_string()),
@@ -250,6 +253,24 @@ fn spec_json(request: &BisectRequest, repo: &Repo, good: &str, bad: &str) -> ser
         "script": campaign.script.as_ref().map(|s| s.display().to_string()),
         "shake": campaign.shake,
     })
+}
+
+/// A test target as part of what identifies a search.
+fn target_json(target: &TargetRequest) -> serde_json::Value {
+    match target {
+        TargetRequest::Cargo {
+            name,
+            package,
+            features,
+        } => serde_json::json!({"cargo": name, "package": package, "features": features}),
+        TargetRequest::Go {
+            package,
+            name,
+            race,
+        } => serde_json::json!({"go": package, "run": name, "race": race}),
+        TargetRequest::Pytest { node_id } => serde_json::json!({"pytest": node_id}),
+        TargetRequest::Auto { name } => serde_json::json!({"test": name}),
+    }
 }
 
 /// Register SIGINT, SIGTERM and SIGHUP as a flag for the whole search (campaigns add their
@@ -451,8 +472,29 @@ fn preflight(context: &Driver<'_>, state: &State) -> Result<()> {
         None => dir.clone(),
     });
     request.record_history = false;
-    prepare(&request, context.db)
-        .with_context(|| format!("the command cannot start at the bad commit {}", short(bad)))?;
+    let prepared = crate::target::with_build_env(&context.workspace.target_env(bad), || {
+        prepare(&request, context.db)
+    });
+    let what = if request.target.is_some() {
+        "the test target cannot be used"
+    } else {
+        "the command cannot start"
+    };
+    let prepared = match prepared {
+        Err(_) if context.interrupted.load(Ordering::Relaxed) => {
+            bail!("interrupted while preparing the bad commit")
+        }
+        other => other.with_context(|| format!("{what} at the bad commit {}", short(bad)))?,
+    };
+    if prepared
+        .spec
+        .target
+        .as_ref()
+        .and_then(|target| target.build.as_ref())
+        .is_some_and(|build| !build.cached)
+    {
+        context.workspace.count_target_build(bad);
+    }
     Ok(())
 }
 
@@ -665,20 +707,51 @@ fn execute(context: &Driver<'_>, hash: &str, plan: &ProbePlan) -> Result<Outcome
         return Ok(Outcome::Interrupted);
     }
     let relative = context.request.campaign.cwd.as_deref();
-    match run_probe(
-        &context.request.campaign,
-        relative,
-        &dir,
-        hash,
-        &context.out_base,
-        context.db,
-        plan,
-    ) {
-        Ok(run) => Ok(Outcome::Ran(run)),
-        Err(ProbeError::Setup(error)) => Ok(Outcome::Untestable(format!(
-            "the command cannot start there: {error:#}"
-        ))),
+    let probed = crate::target::with_build_env(&workspace.target_env(hash), || {
+        run_probe(
+            &context.request.campaign,
+            relative,
+            &dir,
+            hash,
+            &context.out_base,
+            context.db,
+            plan,
+        )
+    });
+    match probed {
+        Ok(run) => {
+            if run.built_target {
+                workspace.count_target_build(hash);
+            }
+            Ok(Outcome::Ran(run))
+        }
+        // A toolchain stopped by the interrupt is no sign that the commit cannot be tested.
+        Err(ProbeError::Setup(_)) if context.interrupted.load(Ordering::Relaxed) => {
+            Ok(Outcome::Interrupted)
+        }
+        Err(ProbeError::Setup(error)) => {
+            Ok(Outcome::Untestable(cannot_start(context, hash, &error)))
+        }
         Err(ProbeError::Other(error)) => Err(error),
+    }
+}
+
+/// Why the command cannot start at `hash`, in a line. A test target's error (a build failure,
+/// a test not yet written) quotes the toolchain at length: that goes to a log named here.
+fn cannot_start(context: &Driver<'_>, hash: &str, error: &anyhow::Error) -> String {
+    if context.request.campaign.target.is_none() {
+        return format!("the command cannot start there: {error:#}");
+    }
+    let first = error.to_string();
+    let first = first
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(':');
+    let log = context.workspace.target_log(hash);
+    match std::fs::write(&log, format!("{error:#}\n")) {
+        Ok(()) => format!("test target: {first} (log: {})", log.display()),
+        Err(_) => format!("test target: {error:#}"),
     }
 }
 

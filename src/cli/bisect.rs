@@ -23,6 +23,8 @@ use crate::report::bisect::NaiveRow;
 #[command(after_help = "Examples:\n  \
     flakehunt bisect --good v1.4 --bad main --build 'make -j4' -- ./run_test.sh\n  \
     flakehunt bisect --good v1.4 --bad main --rate 1/1000 --signature 'deadline exceeded' -- go test -run TestDial ./net\n  \
+    flakehunt bisect --good v1.4 --bad main --cargo-test pool::tests::keeps_order -p pool\n  \
+    flakehunt bisect --good v1.4 --bad main --go-test ./net --run TestDial --rate 1/1000\n  \
     flakehunt bisect --simulate --commits 64 --rate 0.001 --trials 200")]
 pub struct BisectArgs {
     /// A commit without the failure.
@@ -176,8 +178,11 @@ fn request(args: &BisectArgs) -> Result<BisectRequest> {
             "bisect records every probe in the history to resume; it cannot run with --no-history"
         );
     }
-    if run.command.is_empty() {
-        bail!("no command given; write it after --, e.g. flakehunt bisect --good v1 --bad main -- ./test.sh");
+    if run.target.only_flaky.is_some() {
+        bail!("--only-flaky hunts many tests; bisect one of them with --cargo-test, --go-test, --pytest or --test");
+    }
+    if run.command.is_empty() && run.target.request().is_none() {
+        bail!("no command given; write it after --, e.g. flakehunt bisect --good v1 --bad main -- ./test.sh, or name a test target (--cargo-test, --go-test, --pytest, --test)");
     }
     if !(args.prior_weight.is_finite() && args.prior_weight > 0.0) {
         bail!("--prior-weight must be a positive number");
