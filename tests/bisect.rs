@@ -590,3 +590,55 @@ fn a_cargo_test_target_is_built_once_per_commit_and_missing_or_broken_commits_ar
     );
     assert_eq!(checkout_state(&repo), before);
 }
+
+/// A bad commit that never fails as `--signature` says, with no `--budget`: a warning says what
+/// to do, and the search gives up after 20/R runs there instead of running forever.
+#[test]
+fn a_bad_commit_that_never_fails_ends_with_advice_instead_of_running_forever() {
+    let setup = setup();
+    let output = flakehunt()
+        .current_dir(&setup.repo)
+        .env("BUILD_LOG", &setup.build_log)
+        .arg("--db")
+        .arg(&setup.db)
+        .args([
+            "bisect",
+            "--good",
+            "HEAD~40",
+            "--bad",
+            "HEAD",
+            "--build",
+            "./build.sh",
+        ])
+        .arg("--cache-dir")
+        .arg(&setup.cache)
+        .args([
+            "-j",
+            "2",
+            "--rate",
+            "0.1",
+            "--signature",
+            "segmentation fault",
+        ])
+        .args(["--", "./test.sh"])
+        .output()
+        .expect("run bisect");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // 20 / 0.1 runs at the bad commit, then no more.
+    assert_eq!(stderr.matches("has not failed").count(), 1, "{stderr}");
+    for advice in ["in other ways", "--signature", "--rate", "--budget"] {
+        assert!(stderr.contains(advice), "{advice}: {stderr}");
+    }
+    // The network failures (2%) were seen, and set aside.
+    assert!(
+        stdout.starts_with("no culprit: the bad commit")
+            && stdout.contains("never failed as the target in 200 runs (")
+            && stdout.contains("other failures); check --bad"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("network unreachable"), "{stdout}");
+    // Only the bad commit was run.
+    assert_eq!(builds(&setup).len(), 1, "{stderr}");
+}

@@ -37,6 +37,17 @@ const CANDIDATES_SHOWN: usize = 5;
 /// information a run at the best commit would.
 const SIDE_PROBE_SHARE: f64 = 0.5;
 
+/// Without `--budget`, the search gives up after this many runs at the bad commit without one
+/// failure of the target (with `--rate auto`).
+pub const NO_FAILURE_CAP: u64 = 100_000;
+
+/// With `--rate R` and no `--budget`, it gives up after this many times 1/R runs there: a true
+/// rate R fails that long with a chance of e^-20.
+pub const NO_FAILURE_CAP_RATES: f64 = 20.0;
+
+/// The warning comes once this share of the cap is spent without a failure.
+const NO_FAILURE_WARNING_SHARE: u64 = 10;
+
 /// An error after probes began (a full disk, a history that cannot be written): what was done
 /// is recorded, and rerunning the same command resumes it.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +129,13 @@ struct State {
     policy: Policy,
     probes: Vec<ProbeRecord>,
     target: Option<TargetSpec>,
+    /// Runs at the bad commit without a failure after which the search gives up (None: a
+    /// `--budget` bounds it instead).
+    no_failure_cap: Option<u64>,
+    /// The warning that the bad commit has not failed was given.
+    warned: bool,
+    /// The search gave up at the cap.
+    gave_up: bool,
 }
 
 impl State {
@@ -176,6 +194,76 @@ impl State {
                 probe.target_failures = target_failures(probe, &target.matcher);
             }
         }
+    }
+
+    /// Failures at the bad commit that count: of the target once it is known, else of any
+    /// signature (not ignored).
+    fn failures_at_bad(&self) -> u64 {
+        let bad = &self.path[self.path.len() - 1].hash;
+        self.probes
+            .iter()
+            .filter(|p| &p.commit == bad)
+            .flat_map(|p| &p.signatures)
+            .filter(|s| !s.ignored)
+            .filter(|s| {
+                self.target
+                    .as_ref()
+                    .is_none_or(|t| t.matcher.matches(&s.id, &s.text))
+            })
+            .map(|s| s.count)
+            .sum()
+    }
+
+    /// Runs left at the bad commit before the search gives up on seeing it fail (None: no cap,
+    /// or it has failed). Warns once, at a tenth of the cap, with what to do.
+    fn no_failure_runs_left(&mut self, request: &BisectRequest) -> Option<u64> {
+        let cap = self.no_failure_cap?;
+        if self.failures_at_bad() > 0 {
+            return None;
+        }
+        let bad = self.path.len() - 1;
+        let runs = self.runs_at(bad);
+        if !self.warned && runs >= cap / NO_FAILURE_WARNING_SHARE {
+            self.warned = true;
+            eprintln!("{}", self.no_failure_warning(request, runs, cap));
+        }
+        Some(cap.saturating_sub(runs))
+    }
+
+    fn no_failure_warning(&self, request: &BisectRequest, runs: u64, cap: u64) -> String {
+        let bad = &self.path[self.path.len() - 1].hash;
+        let others: u64 = self
+            .probes
+            .iter()
+            .filter(|p| &p.commit == bad)
+            .flat_map(|p| &p.signatures)
+            .filter(|s| !s.ignored)
+            .map(|s| s.count)
+            .sum();
+        let what = match &request.signature {
+            Some(signature) => format!("failed with --signature '{signature}'"),
+            None => "failed".to_string(),
+        };
+        let mut text = format!(
+            "flakehunt: warning: the bad commit {} has not {what} in {} runs; with no --budget \
+             the search gives up after {} runs there without a failure.",
+            short(bad),
+            crate::report::format::thousands(runs),
+            crate::report::format::thousands(cap)
+        );
+        if request.signature.is_some() {
+            text.push_str(&format!(
+                " It failed {} time(s) in other ways so far: check that --signature matches \
+                 a failure the bad commit shows (`flakehunt show` on a probe's campaign lists \
+                 them).",
+                crate::report::format::thousands(others)
+            ));
+        }
+        text.push_str(
+            " If the failure is rarer than that, give --rate R (e.g. 1/50000) or --budget \
+             (e.g. 500000 or 8h); check that --bad names a commit that fails.",
+        );
+        text
     }
 
     fn runs_at(&self, ix: usize) -> u64 {
@@ -338,10 +426,12 @@ pub fn run(
     let weights = prior_weights(&repo, &path, request)?;
     let policy = Policy {
         confidence: request.confidence,
+        // Even a given rate is checked by one failure at the bad commit: without it, clean
+        // runs alone would end up blaming the bad commit for a failure never seen there.
         measure_failures: if request.rate.is_none() {
             request.measure_failures
         } else {
-            0
+            1
         },
         strategy: request.strategy,
     };
@@ -394,6 +484,11 @@ pub fn run(
         .enumerate()
         .map(|(i, c)| (c.hash.clone(), i))
         .collect();
+    let no_failure_cap = match (request.budget, request.rate) {
+        (Some(_), _) => None,
+        (None, Some(rate)) => Some((NO_FAILURE_CAP_RATES / rate).ceil() as u64),
+        (None, None) => Some(NO_FAILURE_CAP),
+    };
     let mut state = State {
         path,
         index,
@@ -402,6 +497,9 @@ pub fn run(
         policy,
         probes,
         target,
+        no_failure_cap,
+        warned: false,
+        gave_up: false,
     };
     state.count_targets();
     for probe in &state.probes {
@@ -580,7 +678,7 @@ fn drive(
     })?;
     match fatal {
         Some(error) => Err(error),
-        None => Ok(budget_spent),
+        None => Ok(budget_spent || state.gave_up),
     }
 }
 
@@ -613,6 +711,14 @@ fn plan_next(
     if used >= jobs {
         return Ok(None);
     }
+    let runs_left = match state.no_failure_runs_left(context.request) {
+        Some(0) => {
+            state.gave_up = true;
+            return Ok(None);
+        }
+        Some(left) => Some(left.min(runs_left.unwrap_or(u64::MAX))),
+        None => runs_left,
+    };
     let cap = |runs: u64| runs.clamp(1, runs_left.unwrap_or(u64::MAX));
     if state.target.is_none() {
         if let Some(record) = state.choose_target() {
@@ -645,7 +751,7 @@ fn plan_next(
             jobs,
             time_left,
             stop: StopOn::AnyReaches {
-                count: context.request.measure_failures.max(1),
+                count: state.policy.measure_failures.max(1),
                 seen,
             },
             runs_before: state.runs_at(bad),

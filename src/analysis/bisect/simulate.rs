@@ -179,7 +179,8 @@ impl Oracle {
 pub fn search_trial(scenario: &Scenario, seed: u64) -> Result<Trial, SearchError> {
     let mut oracle = Oracle::new(scenario, seed);
     let (prior, measure_failures) = if scenario.rate_known {
-        (RatePrior::around(scenario.rate)?, 0)
+        // As `flakehunt bisect --rate R` does: one failure at the bad commit checks the rate.
+        (RatePrior::around(scenario.rate)?, 1)
     } else {
         (RatePrior::unknown(), scenario.measure_failures)
     };
