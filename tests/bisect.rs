@@ -377,6 +377,34 @@ fn refuses_bad_ranges_and_commands_before_running_anything() {
     let (code, err) = run(&["--good", "HEAD~3", "--bad", "HEAD", "-n", "5", "--", "./t"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--budget"), "{err}");
+    let (code, err) = run(&[
+        "--good",
+        "HEAD~3",
+        "--bad",
+        "HEAD",
+        "--measure-failures",
+        "1",
+        "--",
+        "./t",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--measure-failures must be at least 2"),
+        "{err}"
+    );
+    let (code, err) = run(&["--good", "HEAD~3", "--bad", "HEAD", "--only-flaky"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("bisect one of them with --cargo-test"),
+        "{err}"
+    );
+    // A test target the bad commit does not have: nothing is recorded.
+    let (code, err) = run(&["--good", "HEAD~3", "--bad", "HEAD", "--pytest", "t.py::x"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("test target cannot be used at the bad commit"),
+        "{err}"
+    );
     assert!(!setup.db.exists() || builds(&setup).is_empty());
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::analysis::bisect::simulate::{naive_many, search_many, tune_naive, Naive, Scenario};
-use crate::analysis::bisect::{Status, Strategy};
+use crate::analysis::bisect::{Status, Strategy, MIN_MEASURED_FAILURES};
 use crate::analysis::hunt::Budget;
 use crate::bisect::workspace::default_cache_dir;
 use crate::bisect::BisectRequest;
@@ -42,8 +42,8 @@ pub struct BisectArgs {
     /// Failure rate at the bad commit (`0.001` or `1/1000`), or `auto` to measure it first.
     #[arg(long, value_name = "R|auto", default_value = "auto")]
     pub rate: String,
-    /// Failures of the target at the bad commit measured before the search (`--rate auto`,
-    /// or to choose the default target).
+    /// Failures of the target at the bad commit measured before the search with `--rate auto`
+    /// (at least 2); they also choose the default target.
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub measure_failures: u64,
     /// The failure mode to bisect: a signature id (or prefix) or a regex over signature text
@@ -160,6 +160,15 @@ fn parse_rate(flag: &str, text: &str) -> Result<f64> {
     }
 }
 
+/// `--measure-failures`, checked: a rate needs two failures to be measured at all.
+fn measure_failures(args: &BisectArgs, rate_unknown: bool) -> Result<u64> {
+    let wanted = args.measure_failures;
+    if rate_unknown && wanted < MIN_MEASURED_FAILURES {
+        bail!("--measure-failures must be at least {MIN_MEASURED_FAILURES} with --rate auto (one failure says little about a rate); or give --rate R");
+    }
+    Ok(wanted.max(1))
+}
+
 fn strategy(args: &BisectArgs) -> Strategy {
     match args.probe {
         ProbeArg::Information => Strategy::Information,
@@ -207,7 +216,7 @@ fn request(args: &BisectArgs) -> Result<BisectRequest> {
         build: args.build.clone(),
         confidence: args.confidence,
         rate,
-        measure_failures: args.measure_failures.max(1),
+        measure_failures: measure_failures(args, rate.is_none())?,
         signature: args.signature.clone(),
         first_parent: args.first_parent,
         budget: args
@@ -313,7 +322,7 @@ fn simulate(args: &BisectArgs) -> Result<i32> {
         confidence: args.confidence,
         budget,
         rate_known: !args.unknown_rate,
-        measure_failures: args.measure_failures.max(1),
+        measure_failures: measure_failures(args, args.unknown_rate)?,
         strategy: strategy(args),
     };
     let seed = args.run.seed.unwrap_or(1);

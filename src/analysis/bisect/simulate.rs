@@ -381,10 +381,23 @@ mod tests {
             untestable: 3,
             ..scenario(0.05)
         };
-        // A calibrated 99% errs about once in a hundred; over 1000 trials allow for chance.
+        // The measured rate's uncertainty is in the likelihood, so the accuracy holds at the
+        // confidence asked for (999 of these 1000 seeded trials).
         let tally = search_many(&s, 1000, 3000).expect("trials");
-        assert!(tally.accuracy() >= 0.985, "{tally:?}");
+        assert!(tally.accuracy() >= 0.99, "{tally:?}");
         assert_eq!(tally.undecided, 0, "{tally:?}");
+    }
+
+    /// `--rate auto` at 1%: as accurate as asked, over 1000 trials (997 of them with these
+    /// seeds; Jeffreys' prior on the rate named the culprit in 979).
+    #[test]
+    fn a_measured_rate_keeps_the_accuracy_at_the_confidence() {
+        let s = Scenario {
+            rate_known: false,
+            ..scenario(0.01)
+        };
+        let tally = search_many(&s, 1000, 1).expect("trials");
+        assert!(tally.accuracy() >= 0.99, "{tally:?}");
     }
 
     /// The check of the bisection's design: 64 commits, a random culprit, flake rates of 1%
