@@ -11,6 +11,12 @@ use statrs::function::beta::ln_beta;
 /// that rate would (a Beta prior with mean R, about ±30%). Runs then refine it.
 pub const RATE_PRIOR_FAILURES: f64 = 10.0;
 
+/// With the rate unknown, the failures measured at the bad commit before searching, by default.
+/// Measuring more first costs fewer runs overall, since the rate sizes and places every later
+/// probe: in simulation (64 commits, 1% and 0.1%) 8 failures took 17-19% fewer runs than 3, and
+/// 16 took more again.
+pub const DEFAULT_MEASURED_FAILURES: u64 = 8;
+
 /// With the rate unknown, the failures measured at the bad commit before searching: one says
 /// nothing about a rate under [`RatePrior::unknown`].
 pub const MIN_MEASURED_FAILURES: u64 = 2;

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::analysis::bisect::simulate::{naive_many, search_many, tune_naive, Naive, Scenario};
-use crate::analysis::bisect::{Status, Strategy, MIN_MEASURED_FAILURES};
+use crate::analysis::bisect::{Status, Strategy, DEFAULT_MEASURED_FAILURES, MIN_MEASURED_FAILURES};
 use crate::analysis::hunt::Budget;
 use crate::bisect::workspace::default_cache_dir;
 use crate::bisect::BisectRequest;
@@ -44,7 +44,7 @@ pub struct BisectArgs {
     pub rate: String,
     /// Failures of the target at the bad commit measured before the search with `--rate auto`
     /// (at least 2); they also choose the default target.
-    #[arg(long, value_name = "K", default_value_t = 3)]
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_MEASURED_FAILURES)]
     pub measure_failures: u64,
     /// The failure mode to bisect: a signature id (or prefix) or a regex over signature text
     /// [default: the most common signature at the bad commit].
