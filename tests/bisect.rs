@@ -164,6 +164,20 @@ fn recorded_campaigns(db: &Path) -> Vec<Option<String>> {
     rows.map(|row| row.expect("row")).collect()
 }
 
+/// The commits of the first `count` recorded probes.
+fn recorded_commits(db: &Path, count: usize) -> Vec<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open history");
+    let mut statement = conn
+        .prepare("SELECT commit_id FROM bisect_probes ORDER BY bisection, seq")
+        .expect("query");
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("rows");
+    rows.take(count).map(|row| row.expect("row")).collect()
+}
+
 fn builds(setup: &Setup) -> Vec<String> {
     std::fs::read_to_string(&setup.build_log)
         .unwrap_or_default()
@@ -328,16 +342,25 @@ fn resumes_after_an_interrupt_without_repeating_probes() {
     campaigns.sort_unstable();
     campaigns.dedup();
     assert_eq!(campaigns.len(), count);
-    // Builds are reused across the interruption.
+    // Builds are reused across the interruption. Only a build the interrupt cut short (the
+    // last one begun, at a commit with no probe recorded) is run again.
     let built = builds(&setup);
-    let mut distinct = built.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(built.len(), distinct.len(), "{built:?}");
-    assert_eq!(
-        second["builds"].as_u64(),
-        Some((built.len() - built_before) as u64)
-    );
+    let (first_builds, second_builds) = built.split_at(built_before);
+    for builds in [first_builds, second_builds] {
+        let mut distinct = builds.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(builds.len(), distinct.len(), "{built:?}");
+    }
+    let probed_first = recorded_commits(&setup.db, recorded.len());
+    for again in second_builds.iter().filter(|b| first_builds.contains(b)) {
+        assert_eq!(Some(again), first_builds.last(), "rebuilt: {built:?}");
+        assert!(
+            !probed_first.iter().any(|hash| again.ends_with(&hash[..12])),
+            "a commit probed before the interrupt was built again: {built:?}"
+        );
+    }
+    assert_eq!(second["builds"].as_u64(), Some(second_builds.len() as u64));
     assert_eq!(checkout_state(&setup.repo), before);
 }
 
