@@ -164,6 +164,20 @@ fn recorded_campaigns(db: &Path) -> Vec<Option<String>> {
     rows.map(|row| row.expect("row")).collect()
 }
 
+/// The commits of the first `count` recorded probes.
+fn recorded_commits(db: &Path, count: usize) -> Vec<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open history");
+    let mut statement = conn
+        .prepare("SELECT commit_id FROM bisect_probes ORDER BY bisection, seq")
+        .expect("query");
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("rows");
+    rows.take(count).map(|row| row.expect("row")).collect()
+}
+
 fn builds(setup: &Setup) -> Vec<String> {
     std::fs::read_to_string(&setup.build_log)
         .unwrap_or_default()
@@ -328,24 +342,25 @@ fn resumes_after_an_interrupt_without_repeating_probes() {
     campaigns.sort_unstable();
     campaigns.dedup();
     assert_eq!(campaigns.len(), count);
-    // Builds are reused across the interruption; only the last build before it, which the
-    // interrupt may have cut short before it was recorded, may be done again.
+    // Builds are reused across the interruption. Only a build the interrupt cut short (the
+    // last one begun, at a commit with no probe recorded) is run again.
     let built = builds(&setup);
-    let mut distinct = built.clone();
-    if let Some(cut) = built[..built_before].last() {
-        if built[built_before..].contains(cut) {
-            distinct.retain(|path| path != cut);
-            distinct.push(cut.clone());
-        }
+    let (first_builds, second_builds) = built.split_at(built_before);
+    for builds in [first_builds, second_builds] {
+        let mut distinct = builds.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(builds.len(), distinct.len(), "{built:?}");
     }
-    let once = distinct.len();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(once, distinct.len(), "{built:?}");
-    assert_eq!(
-        second["builds"].as_u64(),
-        Some((built.len() - built_before) as u64)
-    );
+    let probed_first = recorded_commits(&setup.db, recorded.len());
+    for again in second_builds.iter().filter(|b| first_builds.contains(b)) {
+        assert_eq!(Some(again), first_builds.last(), "rebuilt: {built:?}");
+        assert!(
+            !probed_first.iter().any(|hash| again.ends_with(&hash[..12])),
+            "a commit probed before the interrupt was built again: {built:?}"
+        );
+    }
+    assert_eq!(second["builds"].as_u64(), Some(second_builds.len() as u64));
     assert_eq!(checkout_state(&setup.repo), before);
 }
 
@@ -385,6 +400,34 @@ fn refuses_bad_ranges_and_commands_before_running_anything() {
     let (code, err) = run(&["--good", "HEAD~3", "--bad", "HEAD", "-n", "5", "--", "./t"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--budget"), "{err}");
+    let (code, err) = run(&[
+        "--good",
+        "HEAD~3",
+        "--bad",
+        "HEAD",
+        "--measure-failures",
+        "1",
+        "--",
+        "./t",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--measure-failures must be at least 2"),
+        "{err}"
+    );
+    let (code, err) = run(&["--good", "HEAD~3", "--bad", "HEAD", "--only-flaky"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("bisect one of them with --cargo-test"),
+        "{err}"
+    );
+    // A test target the bad commit does not have: nothing is recorded.
+    let (code, err) = run(&["--good", "HEAD~3", "--bad", "HEAD", "--pytest", "t.py::x"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("test target cannot be used at the bad commit"),
+        "{err}"
+    );
     assert!(!setup.db.exists() || builds(&setup).is_empty());
 }
 
@@ -413,4 +456,240 @@ fn the_simulation_compares_with_naive_bisection() {
             "{result}"
         );
     }
+}
+
+/// A Cargo project's history for `--cargo-test`: its test is written at `CARGO_TEST_WRITTEN`,
+/// the crate does not compile at `CARGO_BROKEN`, and the test turns flaky (5%, deterministic
+/// per commit and run) at `CARGO_CULPRIT`.
+const CARGO_COMMITS: usize = 16;
+const CARGO_TEST_WRITTEN: usize = 7;
+const CARGO_BROKEN: usize = 10;
+const CARGO_CULPRIT: usize = 12;
+
+fn cargo_source(i: usize) -> String {
+    let mut source = format!(
+        "//! Demo.\n\n/// Which commit this is.\npub fn version() -> u64 {{\n    {i}\n}}\n"
+    );
+    if i == CARGO_BROKEN {
+        source.push_str("\npub fn broken() -> u64 { undefined_thing }\n");
+    }
+    if i >= CARGO_TEST_WRITTEN {
+        let flaky = i >= CARGO_CULPRIT;
+        source.push_str(&format!(
+            r#"
+#[cfg(test)]
+mod tests {{
+    fn var(name: &str) -> u64 {{
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    }}
+
+    #[test]
+    fn cache_keeps_updates() {{
+        let r = var("FLAKEHUNT_RUN") + var("FLAKEHUNT_COMMIT_RUNS");
+        let h = (r.wrapping_mul(2654435761) ^ (super::version() * 40503) ^ (r * 97)) % 10007;
+        if {flaky} && h % 20 == 3 {{
+            panic!("lost update in cache");
+        }}
+    }}
+}}
+"#
+        ));
+    }
+    source
+}
+
+/// The Cargo repository; hashes of its commits, good first.
+fn make_cargo_repo(dir: &Path) -> Vec<String> {
+    git(dir, &["init", "-q"]);
+    git(dir, &["config", "user.email", "tester@example.com"]);
+    git(dir, &["config", "user.name", "Tester"]);
+    std::fs::create_dir(dir.join("src")).expect("src");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"fhcache\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("manifest");
+    std::fs::write(dir.join(".gitignore"), "/target\nCargo.lock\n").expect("ignore");
+    for i in 0..=CARGO_COMMITS {
+        std::fs::write(dir.join("src/lib.rs"), cargo_source(i)).expect("lib.rs");
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", &format!("cache change {i}")]);
+    }
+    let log = git(dir, &["rev-list", "--reverse", "HEAD"]);
+    log.lines().map(String::from).collect()
+}
+
+/// `--cargo-test`: the test is built once per probed commit, in that commit's worktree, with a
+/// build directory of its own even when the user shares one (`CARGO_TARGET_DIR`); commits where
+/// the test does not exist yet or does not compile are skipped, not blamed.
+#[test]
+fn a_cargo_test_target_is_built_once_per_commit_and_missing_or_broken_commits_are_skipped() {
+    let scratch = scratch();
+    let repo = scratch.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    let hashes = make_cargo_repo(&repo);
+    let before = checkout_state(&repo);
+    // cargo through a wrapper that logs where it builds.
+    let bin = scratch.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let log = scratch.path().join("cargo.log");
+    let wrapper = bin.join("cargo");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s|%s\\n' \"$PWD\" \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            env!("CARGO")
+        ),
+    )
+    .expect("wrapper");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut path = std::ffi::OsString::from(&bin);
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let shared = scratch.path().join("shared-target");
+    let output = flakehunt()
+        .current_dir(&repo)
+        .env("PATH", &path)
+        .env("CARGO_TARGET_DIR", &shared)
+        .env("FLAKEHUNT_CACHE_DIR", scratch.path().join("build-cache"))
+        .env_remove("RUST_BACKTRACE")
+        .arg("--db")
+        .arg(scratch.path().join("history.db"))
+        .args([
+            "bisect", "--good", "HEAD~16", "--bad", "HEAD", "--json", "-j", "1",
+        ])
+        .arg("--cache-dir")
+        .arg(scratch.path().join("cache"))
+        .args(["--cargo-test", "cache_keeps_updates"])
+        .output()
+        .expect("run bisect");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(report["status"], "culprit", "{report}");
+    assert_eq!(
+        report["culprit"],
+        hashes[CARGO_CULPRIT].as_str(),
+        "{stderr}"
+    );
+    let target = report["target"]["text"].as_str().expect("target");
+    assert!(target.contains("lost update in cache"), "{target}");
+
+    // Every commit found untestable is one without the test or one that does not compile;
+    // none of them ran, none is blamed.
+    let commits = report["commits"].as_array().expect("commits");
+    let mut skipped = Vec::new();
+    for (i, commit) in commits.iter().enumerate() {
+        let Some(reason) = commit["untestable"].as_str() else {
+            continue;
+        };
+        assert!(
+            i < CARGO_TEST_WRITTEN || i == CARGO_BROKEN,
+            "commit {i} untestable: {reason}"
+        );
+        assert!(reason.contains("test target"), "{reason}");
+        assert_eq!(commit["runs"], 0);
+        assert_eq!(commit["failures"], 0);
+        skipped.push(i);
+    }
+    assert!(
+        skipped.iter().any(|&i| i < CARGO_TEST_WRITTEN),
+        "no commit without the test was probed: {report}"
+    );
+    assert!(skipped.contains(&CARGO_BROKEN), "{report}");
+    assert!(commits[CARGO_CULPRIT - 1]["clean"].as_u64().expect("clean") >= 40);
+
+    // One build per probed commit, in its own worktree; none in the shared directory.
+    let builds: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("--no-run"))
+        .map(|line| line.split('|').next().unwrap_or_default().to_string())
+        .collect();
+    let mut distinct = builds.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        builds.len(),
+        distinct.len(),
+        "a commit was built twice: {builds:?}"
+    );
+    let probed = commits
+        .iter()
+        .filter(|c| c["runs"].as_u64().unwrap_or(0) > 0 || !c["untestable"].is_null())
+        .count();
+    assert_eq!(builds.len(), probed, "{builds:?}");
+    let repo_text = repo.to_str().expect("utf-8");
+    assert!(
+        builds.iter().all(|dir| !dir.starts_with(repo_text)),
+        "{builds:?}"
+    );
+    let trail = report["trail"].as_array().expect("trail");
+    let returns = trail.len() - distinct.len();
+    assert!(
+        returns > 0,
+        "the search never came back to a commit: {report}"
+    );
+    assert!(
+        !shared.exists(),
+        "a build went to the shared CARGO_TARGET_DIR"
+    );
+    assert_eq!(checkout_state(&repo), before);
+}
+
+/// A bad commit that never fails as `--signature` says, with no `--budget`: a warning says what
+/// to do, and the search gives up after 20/R runs there instead of running forever.
+#[test]
+fn a_bad_commit_that_never_fails_ends_with_advice_instead_of_running_forever() {
+    let setup = setup();
+    let output = flakehunt()
+        .current_dir(&setup.repo)
+        .env("BUILD_LOG", &setup.build_log)
+        .arg("--db")
+        .arg(&setup.db)
+        .args([
+            "bisect",
+            "--good",
+            "HEAD~40",
+            "--bad",
+            "HEAD",
+            "--build",
+            "./build.sh",
+        ])
+        .arg("--cache-dir")
+        .arg(&setup.cache)
+        .args([
+            "-j",
+            "2",
+            "--rate",
+            "0.1",
+            "--signature",
+            "segmentation fault",
+        ])
+        .args(["--", "./test.sh"])
+        .output()
+        .expect("run bisect");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // 20 / 0.1 runs at the bad commit, then no more.
+    assert_eq!(stderr.matches("has not failed").count(), 1, "{stderr}");
+    for advice in ["in other ways", "--signature", "--rate", "--budget"] {
+        assert!(stderr.contains(advice), "{advice}: {stderr}");
+    }
+    // The network failures (2%) were seen, and set aside.
+    assert!(
+        stdout.starts_with("no culprit: the bad commit")
+            && stdout.contains("never failed as the target in 200 runs (")
+            && stdout.contains("other failures); check --bad"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("network unreachable"), "{stdout}");
+    // Only the bad commit was run.
+    assert_eq!(builds(&setup).len(), 1, "{stderr}");
 }

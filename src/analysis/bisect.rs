@@ -11,6 +11,20 @@ use statrs::function::beta::ln_beta;
 /// that rate would (a Beta prior with mean R, about ±30%). Runs then refine it.
 pub const RATE_PRIOR_FAILURES: f64 = 10.0;
 
+/// With the rate unknown, the failures measured at the bad commit before searching, by default.
+/// Measuring more first costs fewer runs overall, since the rate sizes and places every later
+/// probe: in simulation (64 commits, 1% and 0.1%) 8 failures took 17-19% fewer runs than 3, and
+/// 16 took more again.
+pub const DEFAULT_MEASURED_FAILURES: u64 = 8;
+
+/// With the rate unknown, the failures measured at the bad commit before searching: one says
+/// nothing about a rate under [`RatePrior::unknown`].
+pub const MIN_MEASURED_FAILURES: u64 = 2;
+
+/// The smallest Beta shape used: a prior that is improper before any failure (see
+/// [`RatePrior::unknown`]) acts, until then, as "no failure is known to be likely".
+const MIN_SHAPE: f64 = 1e-3;
+
 /// Runs per probe are sized so that a probe of clean runs shrinks the odds of the commits it
 /// tests by about `e^-BATCH_SCALE`; small enough to adapt, large enough to keep probes few.
 pub const BATCH_SCALE: f64 = 0.7;
@@ -32,9 +46,17 @@ pub struct RatePrior {
 }
 
 impl RatePrior {
-    /// Nothing known (Jeffreys' prior); the rate is learnt from the runs.
+    /// Nothing known: the rate is learnt from the runs. Probes stop at their first failure
+    /// (inverse sampling), and a handful of failures that came early overstate the rate, which
+    /// makes clean runs look more damning than they are: the search would then name a commit
+    /// after the culprit more often than its confidence allows. `Beta(-1, 1)` (improper until
+    /// the first failures) counts one failure fewer, which makes the posterior mean
+    /// `(F - 1) / (F + S)`, the unbiased estimate under inverse sampling, and leans toward lower
+    /// rates. In simulation it keeps the accuracy at or above 99% at a 99% confidence, where
+    /// Jeffreys' `Beta(½, ½)` fell to 98%. It needs [`MIN_MEASURED_FAILURES`] failures at the
+    /// bad commit before the search proper.
     pub fn unknown() -> RatePrior {
-        RatePrior { a: 0.5, b: 0.5 }
+        RatePrior { a: -1.0, b: 1.0 }
     }
 
     /// About `rate`, as sure as [`RATE_PRIOR_FAILURES`] failures at that rate would make one.
@@ -338,7 +360,7 @@ impl Search {
         if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
             return Err(SearchError::Confidence(policy.confidence));
         }
-        if !(rate.a > 0.0 && rate.b > 0.0 && rate.a.is_finite() && rate.b.is_finite()) {
+        if !(rate.a >= -1.0 && rate.b > 0.0 && rate.a.is_finite() && rate.b.is_finite()) {
             return Err(SearchError::Rate(rate.a / (rate.a + rate.b)));
         }
         let weights = weights.unwrap_or_else(|| vec![1.0; commits]);
@@ -402,7 +424,10 @@ impl Search {
             clean += self.evidence[k].clean;
             if k <= lowest_failure {
                 log_weights[k] = self.prior[k].ln()
-                    + ln_beta(self.rate.a + failures as f64, self.rate.b + clean as f64);
+                    + ln_beta(
+                        (self.rate.a + failures as f64).max(MIN_SHAPE),
+                        self.rate.b + clean as f64,
+                    );
             }
         }
         normalise_logs(&log_weights)
@@ -415,7 +440,7 @@ impl Search {
         for k in (0..self.evidence.len()).rev() {
             failures += self.evidence[k].failures;
             clean += self.evidence[k].clean;
-            let a = self.rate.a + failures as f64;
+            let a = (self.rate.a + failures as f64).max(MIN_SHAPE);
             means[k] = a / (a + self.rate.b + clean as f64);
         }
         means
@@ -509,11 +534,17 @@ impl Search {
             if busy.contains(&bad) {
                 return None;
             }
-            // The rate is still unknown: grow the probe with the clean runs seen so far.
-            let rate = self.rate_estimate().max(f64::MIN_POSITIVE);
+            // The rate is still unknown: until a failure, double the runs there; then size the
+            // probe by the rate.
+            let seen = self.evidence[bad];
+            let runs = if seen.failures == 0 && self.rate.a < 1.0 {
+                2.0 * (seen.clean + 1) as f64
+            } else {
+                1.0 / self.rate_estimate().max(f64::MIN_POSITIVE)
+            };
             return Some(Probe {
                 commit: bad,
-                runs: cap((1.0 / rate).ceil().min(MAX_BATCH as f64) as u64),
+                runs: cap(runs.ceil().min(MAX_BATCH as f64) as u64),
                 bits_per_run: 0.0,
                 measuring: true,
             });

@@ -28,6 +28,7 @@ use crate::store::bisect::{
     create_bisection, find_bisection, record_probe, set_status, set_target, NewBisection,
 };
 use crate::store::Store;
+use crate::target::TargetRequest;
 
 /// Candidates kept with each probe and shown in reports.
 const CANDIDATES_SHOWN: usize = 5;
@@ -35,6 +36,17 @@ const CANDIDATES_SHOWN: usize = 5;
 /// A second probe runs beside the first only where a run gains at least this share of the
 /// information a run at the best commit would.
 const SIDE_PROBE_SHARE: f64 = 0.5;
+
+/// Without `--budget`, the search gives up after this many runs at the bad commit without one
+/// failure of the target (with `--rate auto`).
+pub const NO_FAILURE_CAP: u64 = 100_000;
+
+/// With `--rate R` and no `--budget`, it gives up after this many times 1/R runs there: a true
+/// rate R fails that long with a chance of e^-20.
+pub const NO_FAILURE_CAP_RATES: f64 = 20.0;
+
+/// The warning comes once this share of the cap is spent without a failure.
+const NO_FAILURE_WARNING_SHARE: u64 = 10;
 
 /// An error after probes began (a full disk, a history that cannot be written): what was done
 /// is recorded, and rerunning the same command resumes it.
@@ -117,6 +129,13 @@ struct State {
     policy: Policy,
     probes: Vec<ProbeRecord>,
     target: Option<TargetSpec>,
+    /// Runs at the bad commit without a failure after which the search gives up (None: a
+    /// `--budget` bounds it instead).
+    no_failure_cap: Option<u64>,
+    /// The warning that the bad commit has not failed was given.
+    warned: bool,
+    /// The search gave up at the cap.
+    gave_up: bool,
 }
 
 impl State {
@@ -175,6 +194,76 @@ impl State {
                 probe.target_failures = target_failures(probe, &target.matcher);
             }
         }
+    }
+
+    /// Failures at the bad commit that count: of the target once it is known, else of any
+    /// signature (not ignored).
+    fn failures_at_bad(&self) -> u64 {
+        let bad = &self.path[self.path.len() - 1].hash;
+        self.probes
+            .iter()
+            .filter(|p| &p.commit == bad)
+            .flat_map(|p| &p.signatures)
+            .filter(|s| !s.ignored)
+            .filter(|s| {
+                self.target
+                    .as_ref()
+                    .is_none_or(|t| t.matcher.matches(&s.id, &s.text))
+            })
+            .map(|s| s.count)
+            .sum()
+    }
+
+    /// Runs left at the bad commit before the search gives up on seeing it fail (None: no cap,
+    /// or it has failed). Warns once, at a tenth of the cap, with what to do.
+    fn no_failure_runs_left(&mut self, request: &BisectRequest) -> Option<u64> {
+        let cap = self.no_failure_cap?;
+        if self.failures_at_bad() > 0 {
+            return None;
+        }
+        let bad = self.path.len() - 1;
+        let runs = self.runs_at(bad);
+        if !self.warned && runs >= cap / NO_FAILURE_WARNING_SHARE {
+            self.warned = true;
+            eprintln!("{}", self.no_failure_warning(request, runs, cap));
+        }
+        Some(cap.saturating_sub(runs))
+    }
+
+    fn no_failure_warning(&self, request: &BisectRequest, runs: u64, cap: u64) -> String {
+        let bad = &self.path[self.path.len() - 1].hash;
+        let others: u64 = self
+            .probes
+            .iter()
+            .filter(|p| &p.commit == bad)
+            .flat_map(|p| &p.signatures)
+            .filter(|s| !s.ignored)
+            .map(|s| s.count)
+            .sum();
+        let what = match &request.signature {
+            Some(signature) => format!("failed with --signature '{signature}'"),
+            None => "failed".to_string(),
+        };
+        let mut text = format!(
+            "flakehunt: warning: the bad commit {} has not {what} in {} runs; with no --budget \
+             the search gives up after {} runs there without a failure.",
+            short(bad),
+            crate::report::format::thousands(runs),
+            crate::report::format::thousands(cap)
+        );
+        if request.signature.is_some() {
+            text.push_str(&format!(
+                " It failed {} time(s) in other ways so far: check that --signature matches \
+                 a failure the bad commit shows (`flakehunt show` on a probe's campaign lists \
+                 them).",
+                crate::report::format::thousands(others)
+            ));
+        }
+        text.push_str(
+            " If the failure is rarer than that, give --rate R (e.g. 1/50000) or --budget \
+             (e.g. 500000 or 8h); check that --bad names a commit that fails.",
+        );
+        text
     }
 
     fn runs_at(&self, ix: usize) -> u64 {
@@ -239,6 +328,8 @@ fn spec_json(request: &BisectRequest, repo: &Repo, good: &str, bad: &str) -> ser
         "bad": bad,
         "first_parent": request.first_parent,
         "command": lossy(&campaign.command),
+        "target": campaign.target.as_ref().map(target_json),
+        "suite": campaign.suite.map(|kind| kind.as_str()),
         "build": request.build,
         "signature": request.signature,
         "cwd": campaign.cwd.as_ref().map(|c| c.display().to_string()),
@@ -250,6 +341,24 @@ fn spec_json(request: &BisectRequest, repo: &Repo, good: &str, bad: &str) -> ser
         "script": campaign.script.as_ref().map(|s| s.display().to_string()),
         "shake": campaign.shake,
     })
+}
+
+/// A test target as part of what identifies a search.
+fn target_json(target: &TargetRequest) -> serde_json::Value {
+    match target {
+        TargetRequest::Cargo {
+            name,
+            package,
+            features,
+        } => serde_json::json!({"cargo": name, "package": package, "features": features}),
+        TargetRequest::Go {
+            package,
+            name,
+            race,
+        } => serde_json::json!({"go": package, "run": name, "race": race}),
+        TargetRequest::Pytest { node_id } => serde_json::json!({"pytest": node_id}),
+        TargetRequest::Auto { name } => serde_json::json!({"test": name}),
+    }
 }
 
 /// Register SIGINT, SIGTERM and SIGHUP as a flag for the whole search (campaigns add their
@@ -317,10 +426,12 @@ pub fn run(
     let weights = prior_weights(&repo, &path, request)?;
     let policy = Policy {
         confidence: request.confidence,
+        // Even a given rate is checked by one failure at the bad commit: without it, clean
+        // runs alone would end up blaming the bad commit for a failure never seen there.
         measure_failures: if request.rate.is_none() {
             request.measure_failures
         } else {
-            0
+            1
         },
         strategy: request.strategy,
     };
@@ -373,6 +484,11 @@ pub fn run(
         .enumerate()
         .map(|(i, c)| (c.hash.clone(), i))
         .collect();
+    let no_failure_cap = match (request.budget, request.rate) {
+        (Some(_), _) => None,
+        (None, Some(rate)) => Some((NO_FAILURE_CAP_RATES / rate).ceil() as u64),
+        (None, None) => Some(NO_FAILURE_CAP),
+    };
     let mut state = State {
         path,
         index,
@@ -381,6 +497,9 @@ pub fn run(
         policy,
         probes,
         target,
+        no_failure_cap,
+        warned: false,
+        gave_up: false,
     };
     state.count_targets();
     for probe in &state.probes {
@@ -451,8 +570,29 @@ fn preflight(context: &Driver<'_>, state: &State) -> Result<()> {
         None => dir.clone(),
     });
     request.record_history = false;
-    prepare(&request, context.db)
-        .with_context(|| format!("the command cannot start at the bad commit {}", short(bad)))?;
+    let prepared = crate::target::with_build_env(&context.workspace.target_env(bad), || {
+        prepare(&request, context.db)
+    });
+    let what = if request.target.is_some() {
+        "the test target cannot be used"
+    } else {
+        "the command cannot start"
+    };
+    let prepared = match prepared {
+        Err(_) if context.interrupted.load(Ordering::Relaxed) => {
+            bail!("interrupted while preparing the bad commit")
+        }
+        other => other.with_context(|| format!("{what} at the bad commit {}", short(bad)))?,
+    };
+    if prepared
+        .spec
+        .target
+        .as_ref()
+        .and_then(|target| target.build.as_ref())
+        .is_some_and(|build| !build.cached)
+    {
+        context.workspace.count_target_build(bad);
+    }
     Ok(())
 }
 
@@ -538,7 +678,7 @@ fn drive(
     })?;
     match fatal {
         Some(error) => Err(error),
-        None => Ok(budget_spent),
+        None => Ok(budget_spent || state.gave_up),
     }
 }
 
@@ -571,6 +711,14 @@ fn plan_next(
     if used >= jobs {
         return Ok(None);
     }
+    let runs_left = match state.no_failure_runs_left(context.request) {
+        Some(0) => {
+            state.gave_up = true;
+            return Ok(None);
+        }
+        Some(left) => Some(left.min(runs_left.unwrap_or(u64::MAX))),
+        None => runs_left,
+    };
     let cap = |runs: u64| runs.clamp(1, runs_left.unwrap_or(u64::MAX));
     if state.target.is_none() {
         if let Some(record) = state.choose_target() {
@@ -603,7 +751,7 @@ fn plan_next(
             jobs,
             time_left,
             stop: StopOn::AnyReaches {
-                count: context.request.measure_failures.max(1),
+                count: state.policy.measure_failures.max(1),
                 seen,
             },
             runs_before: state.runs_at(bad),
@@ -665,20 +813,51 @@ fn execute(context: &Driver<'_>, hash: &str, plan: &ProbePlan) -> Result<Outcome
         return Ok(Outcome::Interrupted);
     }
     let relative = context.request.campaign.cwd.as_deref();
-    match run_probe(
-        &context.request.campaign,
-        relative,
-        &dir,
-        hash,
-        &context.out_base,
-        context.db,
-        plan,
-    ) {
-        Ok(run) => Ok(Outcome::Ran(run)),
-        Err(ProbeError::Setup(error)) => Ok(Outcome::Untestable(format!(
-            "the command cannot start there: {error:#}"
-        ))),
+    let probed = crate::target::with_build_env(&workspace.target_env(hash), || {
+        run_probe(
+            &context.request.campaign,
+            relative,
+            &dir,
+            hash,
+            &context.out_base,
+            context.db,
+            plan,
+        )
+    });
+    match probed {
+        Ok(run) => {
+            if run.built_target {
+                workspace.count_target_build(hash);
+            }
+            Ok(Outcome::Ran(run))
+        }
+        // A toolchain stopped by the interrupt is no sign that the commit cannot be tested.
+        Err(ProbeError::Setup(_)) if context.interrupted.load(Ordering::Relaxed) => {
+            Ok(Outcome::Interrupted)
+        }
+        Err(ProbeError::Setup(error)) => {
+            Ok(Outcome::Untestable(cannot_start(context, hash, &error)))
+        }
         Err(ProbeError::Other(error)) => Err(error),
+    }
+}
+
+/// Why the command cannot start at `hash`, in a line. A test target's error (a build failure,
+/// a test not yet written) quotes the toolchain at length: that goes to a log named here.
+fn cannot_start(context: &Driver<'_>, hash: &str, error: &anyhow::Error) -> String {
+    if context.request.campaign.target.is_none() {
+        return format!("the command cannot start there: {error:#}");
+    }
+    let first = error.to_string();
+    let first = first
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(':');
+    let log = context.workspace.target_log(hash);
+    match std::fs::write(&log, format!("{error:#}\n")) {
+        Ok(()) => format!("test target: {first} (log: {})", log.display()),
+        Err(_) => format!("test target: {error:#}"),
     }
 }
 

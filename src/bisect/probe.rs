@@ -105,6 +105,8 @@ pub struct ProbeRun {
     pub spawn_error: Option<String>,
     /// Output or history could not be written.
     pub runtime_error: Option<String>,
+    /// The test target was built (not found in the build cache) for this probe.
+    pub built_target: bool,
 }
 
 #[derive(Debug, Default)]
@@ -213,6 +215,12 @@ pub fn run_probe(
         stop_on: plan.stop.clone(),
         watch: Rc::clone(&watch),
     };
+    let built_target = prepared
+        .spec
+        .target
+        .as_ref()
+        .and_then(|target| target.build.as_ref())
+        .is_some_and(|build| !build.cached);
     let result = launch(&prepared, vec![Box::new(sink)]).map_err(ProbeError::Other)?;
     let summary = result.summary;
     let untestable = watch.borrow().untestable;
@@ -234,6 +242,7 @@ pub fn run_probe(
         interrupted: summary.interrupted,
         spawn_error: result.spawn_error,
         runtime_error: result.runtime_error,
+        built_target,
     })
 }
 

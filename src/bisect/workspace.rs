@@ -2,7 +2,8 @@
 //! user's checkout), each built once with `--build`; the build's outcome is remembered beside
 //! the worktree so that a later probe, or a resumed search, reuses it.
 
-use std::ffi::OsStr;
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,8 @@ pub struct Workspace {
     /// Serialises `git worktree` calls from probes running side by side.
     git_lock: Mutex<()>,
     builds: AtomicU64,
+    /// Commits whose test target this process built.
+    target_builds: Mutex<HashSet<String>>,
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/flakehunt/bisect`, else
@@ -137,6 +140,7 @@ impl Workspace {
             _lock: lock,
             git_lock: Mutex::new(()),
             builds: AtomicU64::new(0),
+            target_builds: Mutex::new(HashSet::new()),
         })
     }
 
@@ -152,6 +156,37 @@ impl Workspace {
 
     fn worktree_dir(&self, hash: &str) -> PathBuf {
         self.root.join(short(hash))
+    }
+
+    /// Where the cargo build of a test target at `hash` goes: beside its worktree, never shared,
+    /// since test binaries of one package have the same name at every commit and a shared
+    /// `CARGO_TARGET_DIR` would let one commit's build replace another's.
+    fn cargo_target_dir(&self, hash: &str) -> PathBuf {
+        self.root.join(format!("{}.cargo-target", short(hash)))
+    }
+
+    /// The variables of the toolchain commands that build a test target at `hash` (see
+    /// [`crate::target::with_build_env`]).
+    pub fn target_env(&self, hash: &str) -> Vec<(OsString, OsString)> {
+        vec![(
+            "CARGO_TARGET_DIR".into(),
+            self.cargo_target_dir(hash).into_os_string(),
+        )]
+    }
+
+    /// Count the build of the test target at `hash`, once per commit (a probe that comes back
+    /// to the commit reuses it).
+    pub fn count_target_build(&self, hash: &str) {
+        if let Ok(mut built) = self.target_builds.lock() {
+            if built.insert(hash.to_string()) {
+                self.builds.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Where the full error of a test target that cannot be used at `hash` is kept.
+    pub fn target_log(&self, hash: &str) -> PathBuf {
+        self.root.join(format!("{}.target.log", short(hash)))
     }
 
     /// A worktree with `hash` checked out (detached), reused if it is already there.
@@ -316,6 +351,8 @@ impl Workspace {
             }
             let _ = std::fs::remove_file(self.mark_path(hash));
             let _ = std::fs::remove_file(self.build_log(hash));
+            let _ = std::fs::remove_file(self.target_log(hash));
+            let _ = std::fs::remove_dir_all(self.cargo_target_dir(hash));
         }
         git(
             &self.repo.toplevel,

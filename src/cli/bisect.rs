@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::analysis::bisect::simulate::{naive_many, search_many, tune_naive, Naive, Scenario};
-use crate::analysis::bisect::{Status, Strategy};
+use crate::analysis::bisect::{Status, Strategy, DEFAULT_MEASURED_FAILURES, MIN_MEASURED_FAILURES};
 use crate::analysis::hunt::Budget;
 use crate::bisect::workspace::default_cache_dir;
 use crate::bisect::BisectRequest;
@@ -23,6 +23,8 @@ use crate::report::bisect::NaiveRow;
 #[command(after_help = "Examples:\n  \
     flakehunt bisect --good v1.4 --bad main --build 'make -j4' -- ./run_test.sh\n  \
     flakehunt bisect --good v1.4 --bad main --rate 1/1000 --signature 'deadline exceeded' -- go test -run TestDial ./net\n  \
+    flakehunt bisect --good v1.4 --bad main --cargo-test pool::tests::keeps_order -p pool\n  \
+    flakehunt bisect --good v1.4 --bad main --go-test ./net --run TestDial --rate 1/1000\n  \
     flakehunt bisect --simulate --commits 64 --rate 0.001 --trials 200")]
 pub struct BisectArgs {
     /// A commit without the failure.
@@ -40,9 +42,9 @@ pub struct BisectArgs {
     /// Failure rate at the bad commit (`0.001` or `1/1000`), or `auto` to measure it first.
     #[arg(long, value_name = "R|auto", default_value = "auto")]
     pub rate: String,
-    /// Failures of the target at the bad commit measured before the search (`--rate auto`,
-    /// or to choose the default target).
-    #[arg(long, value_name = "K", default_value_t = 3)]
+    /// Failures of the target at the bad commit measured before the search with `--rate auto`
+    /// (at least 2); they also choose the default target.
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_MEASURED_FAILURES)]
     pub measure_failures: u64,
     /// The failure mode to bisect: a signature id (or prefix) or a regex over signature text
     /// [default: the most common signature at the bad commit].
@@ -158,6 +160,15 @@ fn parse_rate(flag: &str, text: &str) -> Result<f64> {
     }
 }
 
+/// `--measure-failures`, checked: a rate needs two failures to be measured at all.
+fn measure_failures(args: &BisectArgs, rate_unknown: bool) -> Result<u64> {
+    let wanted = args.measure_failures;
+    if rate_unknown && wanted < MIN_MEASURED_FAILURES {
+        bail!("--measure-failures must be at least {MIN_MEASURED_FAILURES} with --rate auto (one failure says little about a rate); or give --rate R");
+    }
+    Ok(wanted.max(1))
+}
+
 fn strategy(args: &BisectArgs) -> Strategy {
     match args.probe {
         ProbeArg::Information => Strategy::Information,
@@ -176,8 +187,11 @@ fn request(args: &BisectArgs) -> Result<BisectRequest> {
             "bisect records every probe in the history to resume; it cannot run with --no-history"
         );
     }
-    if run.command.is_empty() {
-        bail!("no command given; write it after --, e.g. flakehunt bisect --good v1 --bad main -- ./test.sh");
+    if run.target.only_flaky.is_some() {
+        bail!("--only-flaky hunts many tests; bisect one of them with --cargo-test, --go-test, --pytest or --test");
+    }
+    if run.command.is_empty() && run.target.request().is_none() {
+        bail!("no command given; write it after --, e.g. flakehunt bisect --good v1 --bad main -- ./test.sh, or name a test target (--cargo-test, --go-test, --pytest, --test)");
     }
     if !(args.prior_weight.is_finite() && args.prior_weight > 0.0) {
         bail!("--prior-weight must be a positive number");
@@ -202,7 +216,7 @@ fn request(args: &BisectArgs) -> Result<BisectRequest> {
         build: args.build.clone(),
         confidence: args.confidence,
         rate,
-        measure_failures: args.measure_failures.max(1),
+        measure_failures: measure_failures(args, rate.is_none())?,
         signature: args.signature.clone(),
         first_parent: args.first_parent,
         budget: args
@@ -308,7 +322,7 @@ fn simulate(args: &BisectArgs) -> Result<i32> {
         confidence: args.confidence,
         budget,
         rate_known: !args.unknown_rate,
-        measure_failures: args.measure_failures.max(1),
+        measure_failures: measure_failures(args, args.unknown_rate)?,
         strategy: strategy(args),
     };
     let seed = args.run.seed.unwrap_or(1);

@@ -151,6 +151,31 @@ fn render_into(out: &mut String, report: &BisectReport) -> std::fmt::Result {
     Ok(())
 }
 
+/// Why a search stopped before it began: the bad commit never failed (as the target), so
+/// there is nothing to look for.
+fn never_failed(report: &BisectReport) -> Option<String> {
+    let bad = report.commits.last()?;
+    let runs = thousands(bad.runs);
+    let hash = short(&bad.info.hash);
+    let advice = "check --bad, or give --rate R or a larger --budget to look longer";
+    match &report.target {
+        Some(_) if bad.failures > 0 => None,
+        Some(_) => Some(format!(
+            "no culprit: the bad commit {hash} never failed as the target in {runs} runs \
+             ({} other failures); {advice}, or choose another --signature",
+            thousands(bad.other)
+        )),
+        None if bad.other == 0 => Some(format!(
+            "no culprit: the bad commit {hash} never failed in {runs} runs; {advice}"
+        )),
+        None => Some(format!(
+            "no culprit: the bad commit {hash} failed {} times in {runs} runs, too few to tell \
+             which failure to search for; {advice}, or name it with --signature",
+            thousands(bad.other)
+        )),
+    }
+}
+
 fn headline(out: &mut String, report: &BisectReport) -> std::fmt::Result {
     let commit = |k: usize| report.commits.get(k);
     let confidence = percent(report.confidence);
@@ -218,6 +243,11 @@ fn headline(out: &mut String, report: &BisectReport) -> std::fmt::Result {
             )
         }
         (Decision::Searching { .. }, status) => {
+            if status != Status::Interrupted {
+                if let Some(line) = never_failed(report) {
+                    return writeln!(out, "{line}");
+                }
+            }
             let why = if status == Status::Interrupted {
                 "interrupted; rerun the same command to continue"
             } else {
@@ -564,6 +594,34 @@ mod tests {
         headline(&mut both, &ambiguous).expect("ambiguous");
         headline(&mut both, &predates).expect("predates");
         insta::assert_snapshot!(both);
+    }
+
+    #[test]
+    fn never_failed_headlines() {
+        let searching = Decision::Searching {
+            best: 8,
+            probability: 0.1,
+        };
+        let mut out = String::new();
+        // The target was named but never showed; other failures did.
+        let mut named = report(searching.clone(), Status::BudgetSpent);
+        named.commits[8] = commit(8, 200, 0, 0.0);
+        named.commits[8].other = 5;
+        headline(&mut out, &named).expect("named");
+        // No failure at all: nothing to choose a target from.
+        let mut silent = report(searching.clone(), Status::BudgetSpent);
+        silent.target = None;
+        silent.commits[8] = commit(8, 100_000, 0, 0.0);
+        headline(&mut out, &silent).expect("silent");
+        // Some failures, but no clear leader among them.
+        silent.commits[8].other = 2;
+        headline(&mut out, &silent).expect("unsettled");
+        // Interrupted, it only says so.
+        let interrupted = report(searching, Status::Interrupted);
+        let mut quiet = interrupted.clone();
+        quiet.commits[8] = commit(8, 10, 0, 0.0);
+        headline(&mut out, &quiet).expect("interrupted");
+        insta::assert_snapshot!(out);
     }
 
     #[test]

@@ -140,6 +140,9 @@ fn build_key(dir: &Path, build_args: &[OsString]) -> Result<Option<BuildKey>> {
                 )
         })
         .collect();
+    let added = super::build_env();
+    env.retain(|(key, _)| !added.iter().any(|(other, _)| other == key));
+    env.extend(added);
     env.sort();
     for (key, value) in env {
         hasher

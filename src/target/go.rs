@@ -157,6 +157,9 @@ fn build_key(found: &Package, package: &str, args: &[OsString], dir: &Path) -> O
             key.starts_with("GO") || key.starts_with("CGO_") || matches!(key.as_ref(), "CC" | "CXX")
         })
         .collect();
+    let added = super::build_env();
+    env.retain(|(key, _)| !added.iter().any(|(other, _)| other == key));
+    env.extend(added);
     env.sort();
     for (key, value) in env {
         hasher

@@ -10,6 +10,7 @@ pub mod pytest;
 pub mod suite;
 mod tool;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -128,14 +129,42 @@ impl Resolved {
 
 /// Resolutions already made by this process: commands that run several campaigns (`hunt`,
 /// `window`, `verify`) build and list once.
-static RESOLVED: LazyLock<Mutex<HashMap<(TargetRequest, PathBuf), Resolved>>> =
+type ResolvedKey = (TargetRequest, PathBuf, Vec<(OsString, OsString)>);
+static RESOLVED: LazyLock<Mutex<HashMap<ResolvedKey, Resolved>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+
+thread_local! {
+    /// Variables added to the toolchain commands started on this thread (see [`with_build_env`]).
+    static BUILD_ENV: RefCell<Vec<(OsString, OsString)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with `env` added to the environment of every toolchain command (build, listing) that
+/// resolving a target starts on this thread: e.g. a `CARGO_TARGET_DIR` of its own for a checkout
+/// whose test binaries must not overwrite another checkout's. Resolutions and cached builds are
+/// kept apart by these variables.
+pub fn with_build_env<R>(env: &[(OsString, OsString)], f: impl FnOnce() -> R) -> R {
+    struct Restore(Vec<(OsString, OsString)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = std::mem::take(&mut self.0);
+            BUILD_ENV.with(|cell| *cell.borrow_mut() = previous);
+        }
+    }
+    let previous = BUILD_ENV.with(|cell| cell.replace(env.to_vec()));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// The variables [`with_build_env`] set for this thread.
+fn build_env() -> Vec<(OsString, OsString)> {
+    BUILD_ENV.with(|cell| cell.borrow().clone())
+}
 
 /// Build (or find in the cache) what `request` needs and return the command that reruns exactly
 /// that test. `dir` is where the project is looked for (`--cwd`, else the current directory).
 /// Says on stderr what it built or chose, once per process.
 pub fn resolve(request: &TargetRequest, dir: &Path) -> anyhow::Result<Resolved> {
-    let key = (request.clone(), dir.to_path_buf());
+    let key = (request.clone(), dir.to_path_buf(), build_env());
     if let Some(found) = RESOLVED.lock().ok().and_then(|map| map.get(&key).cloned()) {
         return Ok(found);
     }

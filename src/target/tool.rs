@@ -80,6 +80,7 @@ pub fn run_with(
         .current_dir(dir)
         .stdin(Stdio::null())
         .env_remove("FLAKEHUNT_RUN")
+        .envs(super::build_env())
         .output()
         .map_err(|error| match error.kind() {
             io::ErrorKind::NotFound if program.contains('/') => ToolError::Gone {
