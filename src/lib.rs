@@ -7,6 +7,7 @@
 
 pub(crate) mod analysis;
 pub(crate) mod bisect;
+pub(crate) mod bundle;
 pub(crate) mod campaign;
 pub mod cli;
 pub(crate) mod demo;
