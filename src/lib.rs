@@ -12,6 +12,7 @@ pub(crate) mod campaign;
 pub mod cli;
 pub(crate) mod demo;
 pub(crate) mod diagnose;
+pub(crate) mod dispatch;
 pub(crate) mod ingest;
 pub(crate) mod os;
 pub(crate) mod record;

@@ -62,8 +62,13 @@ impl BundleSink {
     /// Start a bundle at `path` (a temporary file until the campaign ends) with its header.
     pub fn create(path: &Path, header: &Header) -> Result<BundleSink> {
         check_path(path)?;
+        // `.NAME.XXXXXX.partial`: hidden, and tied to its bundle for whoever watches progress.
+        let name = path.file_name().map_or_else(
+            || "bundle".into(),
+            |name| name.to_string_lossy().into_owned(),
+        );
         let file = tempfile::Builder::new()
-            .prefix(".flakehunt-bundle-")
+            .prefix(&format!(".{name}."))
             .suffix(".partial")
             .tempfile_in(parent_of(path))
             .with_context(|| format!("cannot create a bundle next to {}", path.display()))?;

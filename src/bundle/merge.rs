@@ -166,6 +166,7 @@ fn merged_shard(bundle: &Bundle) -> MergedShard {
         runs: bundle.end.runs,
         failures: bundle.end.failures,
         stop_reason: bundle.end.stop_reason.clone(),
+        interrupted: bundle.end.interrupted,
         bundle: std::path::absolute(&bundle.path)
             .unwrap_or_else(|_| bundle.path.clone())
             .display()
@@ -249,10 +250,11 @@ pub fn missing_indices(plan: &MergePlan) -> Vec<String> {
             match plan.header.campaign_runs {
                 Some(total) => {
                     let count = shard.runs_of(total);
-                    let shown: Vec<String> = (0..count.min(4))
+                    let shown = if count <= 6 { count } else { 4 };
+                    let shown: Vec<String> = (0..shown)
                         .map(|nth| shard.run_index(nth).to_string())
                         .collect();
-                    let more = if count > 4 { ", ..." } else { "" };
+                    let more = if count > 6 { ", ..." } else { "" };
                     format!(
                         "shard {shard}: run indices {}{more} ({count} runs)",
                         shown.join(", ")
@@ -289,7 +291,7 @@ pub fn write(plan: &MergePlan, db: &Path, out: Option<&Path>) -> Result<Merged> 
         let Some(earlier) = crate::store::shards::merged_before(&store, shard)? else {
             continue;
         };
-        if earlier.finished {
+        if earlier.finished && !supersedes(plan, &store, &earlier.campaign)? {
             bail!(
                 "shard {}/{} ({}) was already merged into campaign {}: merging it again would \
                  count its runs twice; nothing merged (see flakehunt show {})",
@@ -301,10 +303,17 @@ pub fn write(plan: &MergePlan, db: &Path, out: Option<&Path>) -> Result<Merged> 
             );
         }
         crate::store::shards::discard(&mut store, &earlier.campaign)?;
-        notes.push(format!(
-            "removed campaign {}, an earlier merge of these shards that did not finish",
-            earlier.campaign
-        ));
+        notes.push(if earlier.finished {
+            format!(
+                "replaced campaign {}, an incomplete merge of fewer of these shards",
+                earlier.campaign
+            )
+        } else {
+            format!(
+                "removed campaign {}, an earlier merge of these shards that did not finish",
+                earlier.campaign
+            )
+        });
     }
     let id = match &plan.shared_id {
         Some(id) if !crate::store::shards::campaign_exists(&store, id)? => id.clone(),
@@ -336,6 +345,21 @@ pub fn write(plan: &MergePlan, db: &Path, out: Option<&Path>) -> Result<Merged> 
         summary,
         notes,
     })
+}
+
+/// Whether the plan replaces the earlier, incomplete merge `campaign` of the same shards: it
+/// has every shard that merge had, and more of them or fewer interrupted (the lost shards were
+/// rerun). Its runs all come from the plan, so the replacement never counts a run twice.
+fn supersedes(plan: &MergePlan, store: &Store, campaign: &str) -> Result<bool> {
+    let earlier = crate::store::shards::of_campaign(store, campaign)?;
+    let ours: BTreeSet<u64> = plan.merged.iter().map(|s| s.shard).collect();
+    let covered = !earlier.is_empty() && earlier.iter().all(|shard| ours.contains(&shard.shard));
+    let interrupted = |shards: &mut dyn Iterator<Item = &MergedShard>| {
+        shards.filter(|shard| shard.interrupted).count()
+    };
+    let more = ours.len() > earlier.len()
+        || interrupted(&mut plan.merged.iter()) < interrupted(&mut earlier.iter());
+    Ok(covered && more)
 }
 
 /// The campaign row, every run in index order, and the summary.
@@ -412,18 +436,41 @@ fn hosts(plan: &MergePlan) -> String {
     hosts.into_iter().collect::<Vec<_>>().join(",")
 }
 
-/// Why the merged campaign "stopped": how many shards it holds, and which are missing.
+/// Why the merged campaign "stopped": how many shards it holds, and which are missing or
+/// were interrupted.
 pub fn stop_reason(plan: &MergePlan) -> String {
-    let present = plan.merged.len();
-    if plan.missing.is_empty() {
-        return format!("merged {present} of {} shards", plan.shards);
+    let list = |numbers: &[u64]| {
+        numbers
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut reason = format!("merged {} of {} shards", plan.merged.len(), plan.shards);
+    if !plan.incomplete() {
+        return reason;
     }
-    let missing: Vec<String> = plan.missing.iter().map(|k| k.to_string()).collect();
-    format!(
-        "incomplete: merged {present} of {} shards; missing shard(s) {}",
-        plan.shards,
-        missing.join(", ")
-    )
+    reason.insert_str(0, "incomplete: ");
+    if !plan.missing.is_empty() {
+        reason.push_str(&format!("; missing shard(s) {}", list(&plan.missing)));
+    }
+    let interrupted: Vec<u64> = plan
+        .merged
+        .iter()
+        .filter(|shard| shard.interrupted)
+        .map(|shard| shard.shard)
+        .collect();
+    if !interrupted.is_empty() {
+        reason.push_str(&format!("; shard(s) {} interrupted", list(&interrupted)));
+    }
+    reason
+}
+
+impl MergePlan {
+    /// Some shard is missing or was stopped by a signal before its end.
+    pub fn incomplete(&self) -> bool {
+        !self.missing.is_empty() || self.interrupted
+    }
 }
 
 /// A bundle's run as the record the tally and the history writer take; a failure's output is

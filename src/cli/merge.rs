@@ -40,7 +40,7 @@ pub fn export_sink(
 }
 
 /// `flakehunt merge`: 0 merged without failures, 1 with failures, 3 when shards are missing
-/// (what is there is merged), 2 when nothing could be merged.
+/// or were interrupted (what is there is merged), 2 when nothing could be merged.
 pub fn execute(args: MergeArgs, db: &Path) -> Result<i32> {
     let bundles = args
         .bundles
@@ -70,7 +70,7 @@ pub fn execute(args: MergeArgs, db: &Path) -> Result<i32> {
         crate::report::summary::text(&merged.summary)
     };
     crate::cli::print_stdout(&rendered)?;
-    Ok(if !plan.missing.is_empty() {
+    Ok(if plan.incomplete() {
         EXIT_RUNTIME
     } else if merged.summary.failures > 0 {
         EXIT_FAILURES

@@ -4,6 +4,7 @@
 pub mod bisect;
 pub mod completions;
 pub mod demo;
+pub mod dispatch;
 pub mod history;
 pub mod hunt;
 pub mod ingest;
@@ -178,6 +179,8 @@ pub enum Command {
     Bisect(Box<bisect::BisectArgs>),
     /// Fold campaign bundles (shards run elsewhere with --export) into one campaign.
     Merge(merge::MergeArgs),
+    /// Run one campaign as the tasks of a Slurm job array (or a Kubernetes Indexed Job).
+    Dispatch(dispatch::DispatchArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -221,6 +224,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(args) => report::execute(args, &db()),
         Command::Bisect(args) => bisect::execute(*args, &db()),
         Command::Merge(args) => merge::execute(args, &db()),
+        Command::Dispatch(args) => dispatch::execute(args, &db()),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

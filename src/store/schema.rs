@@ -208,6 +208,7 @@ CREATE TABLE campaign_shards (
     runs       INTEGER NOT NULL,
     failures   INTEGER NOT NULL,
     stop_reason TEXT,
+    interrupted INTEGER NOT NULL, -- the shard was stopped by a signal before its own end
     bundle     TEXT,            -- the bundle's path when merged
     merged_at  TEXT NOT NULL,
     PRIMARY KEY (campaign, shard)
@@ -287,7 +288,8 @@ CREATE TEMP TABLE parts (
 CREATE TEMP TABLE campaign_shards (
     campaign TEXT NOT NULL, shard INTEGER NOT NULL, shards INTEGER NOT NULL,
     source TEXT NOT NULL, checksum TEXT NOT NULL, host TEXT, runs INTEGER NOT NULL,
-    failures INTEGER NOT NULL, stop_reason TEXT, bundle TEXT, merged_at TEXT NOT NULL,
+    failures INTEGER NOT NULL, stop_reason TEXT, interrupted INTEGER NOT NULL, bundle TEXT,
+    merged_at TEXT NOT NULL,
     PRIMARY KEY (campaign, shard)
 );
 "#,

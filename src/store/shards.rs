@@ -25,6 +25,8 @@ pub struct MergedShard {
     pub failures: u64,
     /// Why the shard stopped.
     pub stop_reason: String,
+    /// Stopped by a signal (killed, preempted) before its own end.
+    pub interrupted: bool,
     /// Where the bundle was when merged.
     pub bundle: String,
 }
@@ -86,8 +88,8 @@ pub fn record(store: &mut Store, campaign: &str, shards: &[MergedShard]) -> Resu
             for shard in shards {
                 conn.execute(
                     "INSERT OR REPLACE INTO campaign_shards (campaign, shard, shards, source,
-                        checksum, host, runs, failures, stop_reason, bundle, merged_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        checksum, host, runs, failures, stop_reason, interrupted, bundle, merged_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         campaign,
                         shard.shard as i64,
@@ -98,6 +100,7 @@ pub fn record(store: &mut Store, campaign: &str, shards: &[MergedShard]) -> Resu
                         shard.runs as i64,
                         shard.failures as i64,
                         shard.stop_reason,
+                        shard.interrupted,
                         shard.bundle,
                         now,
                     ],
@@ -136,8 +139,8 @@ pub fn discard(store: &mut Store, campaign: &str) -> Result<()> {
 /// The shards merged into `campaign`, by number.
 pub fn of_campaign(store: &Store, campaign: &str) -> Result<Vec<MergedShard>> {
     let mut statement = store.conn().prepare(
-        "SELECT shard, shards, source, checksum, host, runs, failures, stop_reason, bundle
-         FROM campaign_shards WHERE campaign = ?1 ORDER BY shard",
+        "SELECT shard, shards, source, checksum, host, runs, failures, stop_reason, bundle,
+                interrupted FROM campaign_shards WHERE campaign = ?1 ORDER BY shard",
     )?;
     let rows = statement.query_map([campaign], |row| {
         Ok(MergedShard {
@@ -150,6 +153,7 @@ pub fn of_campaign(store: &Store, campaign: &str) -> Result<Vec<MergedShard>> {
             failures: row.get::<_, i64>(6)? as u64,
             stop_reason: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
             bundle: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+            interrupted: row.get(9)?,
         })
     })?;
     rows.collect::<rusqlite::Result<_>>()
