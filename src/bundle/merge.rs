@@ -53,6 +53,22 @@ fn shard_of(header: &Header) -> Shard {
     })
 }
 
+/// `value` with the shard's output directory (in a JUnit report path, say) written `<out>`.
+fn without_out_dir<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(
+    value: &T,
+    out_dir: &str,
+) -> T {
+    if out_dir.is_empty() {
+        return value.clone();
+    }
+    let (Ok(text), Ok(quoted)) = (serde_json::to_string(value), serde_json::to_string(out_dir))
+    else {
+        return value.clone();
+    };
+    let text = text.replace(quoted.trim_matches('"'), "<out>");
+    serde_json::from_str(&text).unwrap_or_else(|_| value.clone())
+}
+
 /// The spec without what may differ between shards.
 fn comparable(spec: &serde_json::Value) -> serde_json::Value {
     let mut spec = spec.clone();
@@ -206,10 +222,14 @@ fn check_same_campaign(first: &Bundle, other: &Bundle) -> Result<()> {
         }
         Ok(())
     };
+    let (command_a, command_b) = (
+        without_out_dir(&a.command, &a.out_dir),
+        without_out_dir(&b.command, &b.out_dir),
+    );
     differ(
         "the command",
-        format!("{:?}", a.command),
-        format!("{:?}", b.command),
+        format!("{command_a:?}"),
+        format!("{command_b:?}"),
     )?;
     differ(
         "the shard count",
@@ -224,7 +244,10 @@ fn check_same_campaign(first: &Bundle, other: &Bundle) -> Result<()> {
         commit(&a.git_commit),
         commit(&b.git_commit),
     )?;
-    let (x, y) = (comparable(&a.spec), comparable(&b.spec));
+    let (x, y) = (
+        comparable(&without_out_dir(&a.spec, &a.out_dir)),
+        comparable(&without_out_dir(&b.spec, &b.out_dir)),
+    );
     if x != y {
         let keys: Vec<String> = x
             .as_object()
@@ -365,12 +388,22 @@ fn supersedes(plan: &MergePlan, store: &Store, campaign: &str) -> Result<bool> {
 /// The campaign row, every run in index order, and the summary.
 fn record_runs(plan: &MergePlan, store: Store, id: &str, out_dir: &Path) -> Result<Summary> {
     let header = &plan.header;
+    // The first shard's output directory (in a JUnit report path) becomes the merged one.
+    let out = out_dir.display().to_string();
+    let command: Vec<String> = header
+        .command
+        .iter()
+        .map(|arg| match header.out_dir.is_empty() {
+            true => arg.clone(),
+            false => arg.replace(&header.out_dir, &out),
+        })
+        .collect();
     let started_at = UNIX_EPOCH + Duration::from_micros(plan.span.0);
     let started_at = humantime::format_rfc3339_seconds(started_at).to_string();
     let info = CampaignInfo {
         id: id.to_string(),
         started_at: started_at.clone(),
-        command: header.command.clone(),
+        command: command.clone(),
         spec: merged_spec(plan),
         cwd: header.cwd.clone(),
         git: header
@@ -386,9 +419,11 @@ fn record_runs(plan: &MergePlan, store: Store, id: &str, out_dir: &Path) -> Resu
     };
     let mut writer = CampaignWriter::start(store, &info)?;
     let mut tally = Tally::new();
+    let mut tests = crate::analysis::per_test::TestTally::new();
     for run in &plan.runs {
         let finished = finished_run(run, out_dir)?;
         tally.add(&finished);
+        tests.add(run.index, &finished.tests);
         if finished.record.verdict == Verdict::Pass {
             writer.add_pass(&finished);
             if writer.pending() >= 1000 {
@@ -398,9 +433,9 @@ fn record_runs(plan: &MergePlan, store: Store, id: &str, out_dir: &Path) -> Resu
             writer.write_failure(&finished, &failure_text(run))?;
         }
     }
-    let summary = tally.summary(SummaryContext {
+    let mut summary = tally.summary(SummaryContext {
         campaign: id.to_string(),
-        command: header.command.clone(),
+        command: command.clone(),
         started_at,
         elapsed: plan.span.1,
         stop_reason: stop_reason(plan),
@@ -409,6 +444,9 @@ fn record_runs(plan: &MergePlan, store: Store, id: &str, out_dir: &Path) -> Resu
         out_dir: out_dir.to_path_buf(),
         still_kept: Vec::new(),
     });
+    // As a campaign run here would have them: its test target and flake table.
+    summary.target = serde_json::from_value(header.spec["target"].clone()).unwrap_or(None);
+    summary.tests = tests.rows();
     writer.finish(&summary)?;
     Ok(summary)
 }

@@ -39,6 +39,10 @@ pub struct Header {
     pub spec: serde_json::Value,
     /// Working directory of the runs.
     pub cwd: String,
+    /// Output directory of the shard (it may appear in the command, e.g. a JUnit report
+    /// path; shards are compared with it left out).
+    #[serde(default)]
+    pub out_dir: String,
     /// Git commit of the working directory, if in a repository.
     pub git_commit: Option<String>,
     /// Whether tracked files differed from that commit.
