@@ -658,6 +658,7 @@ mod tests {
                 command: vec!["t".into()],
                 spec: serde_json::json!({"runs": shard.runs_of(total), "jobs": 2}),
                 cwd: "/".into(),
+                out_dir: String::new(),
                 git_commit: None,
                 git_dirty: None,
                 host: "h".into(),
