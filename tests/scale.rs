@@ -246,6 +246,23 @@ fn bad_shards_are_setup_errors_and_write_nothing() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(!out.exists());
+    // Nor may a bundle overwrite the history it is recorded in.
+    let output = fh(&db)
+        .args(["run", "--quiet", "-n", "1", "--export"])
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .arg("--")
+        .arg(fixture())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the history database"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists() && !db.exists());
 }
 
 #[test]

@@ -51,6 +51,15 @@ pub fn check_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether two paths name the same file, whether or not it exists yet.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    let resolve = |path: &Path| {
+        let parent = std::fs::canonicalize(parent_of(path)).unwrap_or_else(|_| parent_of(path));
+        path.file_name().map(|name| parent.join(name))
+    };
+    resolve(a).is_some() && resolve(a) == resolve(b)
+}
+
 fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),

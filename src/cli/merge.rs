@@ -35,6 +35,18 @@ pub fn export_sink(
     path: &Path,
 ) -> Result<Box<dyn crate::sink::Sink>> {
     export::check_path(path)?;
+    let outputs = &prepared.outputs;
+    for (other, what) in [
+        (outputs.history.as_deref(), "the history database"),
+        (outputs.events.as_deref(), "the --events log"),
+    ] {
+        if other.is_some_and(|other| export::same_path(other, path)) {
+            anyhow::bail!(
+                "--export {} is {what}: the bundle would overwrite it (choose another file)",
+                path.display()
+            );
+        }
+    }
     let header = export::header(prepared, campaign_runs);
     Ok(Box::new(export::BundleSink::create(path, &header)?))
 }
