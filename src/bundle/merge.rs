@@ -110,13 +110,14 @@ pub fn plan(bundles: Vec<Bundle>) -> Result<MergePlan> {
         for run in &bundle.runs {
             runs.entry(run.index).or_insert_with(|| run.clone());
         }
-        if bundle.end.interrupted {
-            warnings.push(format!(
-                "shard {shard} ({}) was interrupted after {} run(s)",
-                bundle.path.display(),
-                bundle.end.runs
-            ));
-        }
+    }
+    for bundle in by_shard.values().filter(|bundle| bundle.end.interrupted) {
+        warnings.push(format!(
+            "shard {} ({}) was interrupted after {} run(s)",
+            shard_of(&bundle.header),
+            bundle.path.display(),
+            bundle.end.runs
+        ));
     }
     let dirty = bundles
         .iter()

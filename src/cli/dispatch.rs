@@ -291,30 +291,7 @@ fn run_and_merge(
 /// Merge the dispatch's bundles; tasks that left none (or a damaged one) are reported with
 /// their shard, their exit status and their log.
 fn merge_all(args: &DispatchArgs, dispatch: &Dispatch, db: &Path) -> Result<i32> {
-    let mut bundles = Vec::new();
-    let mut lost = Vec::new();
-    for k in 1..=dispatch.tasks {
-        match read::read(&dispatch.bundle(k)) {
-            Ok(bundle) => {
-                if bundle.end.interrupted {
-                    let reason = format!(
-                        "its task was stopped by a signal (killed or preempted) after {} run(s), \
-                         which are merged",
-                        bundle.end.runs
-                    );
-                    lost.push((k, reason));
-                }
-                bundles.push(bundle);
-            }
-            Err(error) => lost.push((k, lost_reason(dispatch, k, &error))),
-        }
-    }
-    for (k, reason) in &lost {
-        eprintln!(
-            "flakehunt: warning: shard {k}/{} lost: {reason}",
-            dispatch.tasks
-        );
-    }
+    let (bundles, lost) = read_bundles(dispatch);
     if bundles.is_empty() {
         eprintln!("flakehunt: error: no shard left a bundle; nothing to merge");
         return Ok(EXIT_RUNTIME);
@@ -357,6 +334,36 @@ fn merge_all(args: &DispatchArgs, dispatch: &Dispatch, db: &Path) -> Result<i32>
     } else {
         EXIT_OK
     })
+}
+
+/// The dispatch's bundles, and the shards lost (no bundle, a damaged one, or one of a task
+/// stopped by a signal, whose runs are still merged), each said on stderr with why.
+fn read_bundles(dispatch: &Dispatch) -> (Vec<read::Bundle>, Vec<(u64, String)>) {
+    let mut bundles = Vec::new();
+    let mut lost = Vec::new();
+    for k in 1..=dispatch.tasks {
+        match read::read(&dispatch.bundle(k)) {
+            Ok(bundle) => {
+                if bundle.end.interrupted {
+                    let reason = format!(
+                        "its task was stopped by a signal (killed or preempted) after {} run(s), \
+                         which are merged",
+                        bundle.end.runs
+                    );
+                    lost.push((k, reason));
+                }
+                bundles.push(bundle);
+            }
+            Err(error) => lost.push((k, lost_reason(dispatch, k, &error))),
+        }
+    }
+    for (k, reason) in &lost {
+        eprintln!(
+            "flakehunt: warning: shard {k}/{} lost: {reason}",
+            dispatch.tasks
+        );
+    }
+    (bundles, lost)
 }
 
 /// Why shard `k` has no usable bundle: its recorded exit status, or none at all.

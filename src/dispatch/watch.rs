@@ -14,6 +14,8 @@ use crate::dispatch::Dispatch;
 const SETTLE: Duration = Duration::from_secs(10);
 /// Longest silence between two progress lines.
 const QUIET: Duration = Duration::from_secs(30);
+/// How long the engine may fail to answer before the watch gives up and merges what is there.
+const UNANSWERED: Duration = Duration::from_secs(600);
 
 /// Runs counted so far in one growing file.
 #[derive(Debug, Default, Clone, Copy)]
@@ -117,6 +119,7 @@ pub fn wait(
     let mut last_line = String::new();
     let mut last_said = Instant::now();
     let mut ended_at: Option<Instant> = None;
+    let mut answered = Instant::now();
     loop {
         let done = shards
             .iter()
@@ -138,6 +141,12 @@ pub fn wait(
             last_line = line;
         }
         if done == shards.len() {
+            return;
+        }
+        if tasks.is_some() {
+            answered = Instant::now();
+        } else if answered.elapsed() >= UNANSWERED {
+            say("the engine has not answered for 10 minutes; merging what is there");
             return;
         }
         if tasks.as_ref().is_some_and(Vec::is_empty) {
