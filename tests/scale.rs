@@ -411,3 +411,76 @@ fn a_killed_campaign_leaves_no_bundle() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("truncated"), "{}", stderr(&output));
 }
+
+/// A Python interpreter that has pytest: on PATH, else the system's.
+fn python_with_pytest() -> PathBuf {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|python| {
+            Command::new(python)
+                .args(["-c", "import pytest"])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        })
+        .expect("pytest is needed for these tests (.ci/run installs python3-pytest)")
+}
+
+#[test]
+fn a_sharded_test_suite_merges_to_the_same_flake_table() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).expect("mkdir");
+    std::fs::write(
+        project.join("test_x.py"),
+        "import os\n\ndef test_flaky():\n    assert os.environ['FLAKEHUNT_RUN'] not in ('1', '4'), 'boom'\n\n\
+         def test_steady():\n    pass\n",
+    )
+    .expect("write test");
+    let python = python_with_pytest();
+    let suite = |extra: &[&str], out: &str| {
+        fh(&db)
+            .current_dir(&project)
+            .args(["run", "--quiet", "--json", "-n", "6", "-j", "2", "--out"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .arg("--")
+            .arg(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_x.py"])
+            .output()
+            .expect("run suite")
+    };
+    let whole = suite(&[], "whole");
+    assert_eq!(whole.status.code(), Some(1), "{}", stderr(&whole));
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).expect("json");
+    let bundles: Vec<PathBuf> = ["1/2", "2/2"]
+        .iter()
+        .map(|shard| {
+            let number = &shard[..1];
+            let bundle = dir.path().join(format!("suite-{number}.fhb"));
+            let export = bundle.to_str().expect("utf-8 path");
+            let output = suite(
+                &[
+                    "--no-history",
+                    "--campaign-id",
+                    "suite",
+                    "--shard",
+                    shard,
+                    "--export",
+                    export,
+                ],
+                &format!("out-{number}"),
+            );
+            assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+            bundle
+        })
+        .collect();
+    let merged = merge(&db, &dir.path().join("merged"), &bundles);
+    assert_eq!(merged.status.code(), Some(1), "{}", stderr(&merged));
+    let merged: serde_json::Value = serde_json::from_slice(&merged.stdout).expect("json");
+    assert_eq!(essentials(&merged), essentials(&whole));
+    assert_eq!(merged["tests"], whole["tests"]);
+    assert_eq!(merged["tests"][0]["failures"], 2, "{merged}");
+    assert_eq!(show(&db, "suite")["tests"], whole["tests"]);
+}
