@@ -7,10 +7,12 @@
 
 pub(crate) mod analysis;
 pub(crate) mod bisect;
+pub(crate) mod bundle;
 pub(crate) mod campaign;
 pub mod cli;
 pub(crate) mod demo;
 pub(crate) mod diagnose;
+pub(crate) mod dispatch;
 pub(crate) mod ingest;
 pub(crate) mod os;
 pub(crate) mod record;

@@ -336,7 +336,7 @@ fn an_older_schema_is_read_without_migrating_and_upgraded_by_a_write() {
     {
         let conn = rusqlite::Connection::open(&db).expect("open");
         conn.execute_batch(
-            "DROP TABLE bisect_probes; DROP TABLE bisections; DROP TABLE parts; ALTER TABLE runs DROP COLUMN part; ALTER TABLE hunts DROP COLUMN campaign;
+            "DROP TABLE campaign_shards; DROP TABLE bisect_probes; DROP TABLE bisections; DROP TABLE parts; ALTER TABLE runs DROP COLUMN part; ALTER TABLE hunts DROP COLUMN campaign;
              DROP TABLE test_results; DROP TABLE hunt_campaigns; DROP TABLE hunts; DROP TABLE windows; ALTER TABLE runs DROP COLUMN seed;
              PRAGMA user_version = 1; PRAGMA application_id = 0;",
         )

@@ -78,6 +78,11 @@ pub struct CampaignRequest {
     pub suite: Option<crate::target::SuiteKind>,
     /// `--only-flaky`: a campaign whose flaky tests are hunted one by one (by `flakehunt run`).
     pub only_flaky: Option<String>,
+    /// Run only this shard of the campaign; `stop.runs` stays the whole campaign's count.
+    pub shard: Option<crate::spec::Shard>,
+    /// Campaign id to use instead of a new one (the shards of one campaign share it, and with
+    /// it every run's seed).
+    pub campaign_id: Option<String>,
 }
 
 impl CampaignRequest {
@@ -107,6 +112,8 @@ impl CampaignRequest {
             target: None,
             suite: None,
             only_flaky: None,
+            shard: None,
+            campaign_id: None,
         }
     }
 }
@@ -153,7 +160,10 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         }
         None => None,
     };
-    let id = new_campaign_id();
+    let id = match &request.campaign_id {
+        Some(id) => check_campaign_id(id)?,
+        None => new_campaign_id(),
+    };
     let out_dir = match &request.out {
         Some(dir) => dir.clone(),
         None => PathBuf::from("flakehunt-out").join(&id),
@@ -176,7 +186,7 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         cwd: cwd.clone(),
         env: planned.env.clone(),
         jobs,
-        stop: request.stop.clone(),
+        stop: shard_stop(request)?,
         timeout: request.timeout,
         output_rules,
         out_dir,
@@ -190,6 +200,7 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         per_test: planned.per_test.clone(),
         target: planned.target.clone(),
         stacks: request.stacks,
+        shard: request.shard,
     };
     let template = CommandTemplate {
         program,
@@ -277,11 +288,41 @@ fn check_program(
     Ok(program)
 }
 
+/// The stop rules of the runs this process does: a shard launches only its share of `--runs`
+/// (each shard keeps `--duration` and `--max-failures` for itself).
+fn shard_stop(request: &CampaignRequest) -> Result<StopRules> {
+    let mut stop = request.stop.clone();
+    if let (Some(shard), Some(total)) = (request.shard, request.stop.runs) {
+        let own = shard.runs_of(total);
+        if own == 0 {
+            bail!(
+                "--shard {shard} of --runs {total} has no runs: split {total} runs into at most \
+                 {total} shards"
+            );
+        }
+        stop.runs = Some(own);
+    }
+    Ok(stop)
+}
+
+/// A campaign id given by the caller: it names directories and is exported to runs, so it is
+/// kept to letters, digits, `.`, `_` and `-`.
+fn check_campaign_id(id: &str) -> Result<String> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 100 || !id.chars().all(fine) || id.starts_with('.') {
+        bail!(
+            "invalid --campaign-id '{id}': use 1 to 100 letters, digits, '.', '_' or '-', \
+             not starting with '.'"
+        );
+    }
+    Ok(id.to_string())
+}
+
 /// Raise the open-file limit to what the runs in flight at once need, or refuse with the
 /// number.
 fn make_room_for_jobs(request: &CampaignRequest, jobs: usize) -> Result<()> {
     // No more runs are ever in flight than the campaign has.
-    let in_flight = request.stop.runs.map_or(jobs, |runs| {
+    let in_flight = shard_stop(request)?.runs.map_or(jobs, |runs| {
         jobs.min(usize::try_from(runs).unwrap_or(usize::MAX))
     });
     let campaign = crate::os::fd::open_descriptor_count() + FDS_PER_CAMPAIGN;

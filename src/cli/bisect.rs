@@ -239,6 +239,7 @@ fn request(args: &BisectArgs) -> Result<BisectRequest> {
 
 /// `flakehunt bisect`.
 pub fn execute(args: BisectArgs, db: &Path) -> Result<i32> {
+    crate::cli::run::refuse_scale_out(&args.run, "bisect")?;
     if args.simulate {
         return simulate(&args);
     }

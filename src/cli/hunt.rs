@@ -306,6 +306,7 @@ fn remember(
 
 /// `flakehunt hunt`.
 pub fn execute(mut args: HuntArgs, db: &Path) -> Result<i32> {
+    crate::cli::run::refuse_scale_out(&args.run, "hunt")?;
     let mut policy = policy(&args)?;
     let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;
     let db = after.as_ref().map_or(db, |after| after.db());

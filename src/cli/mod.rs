@@ -4,10 +4,12 @@
 pub mod bisect;
 pub mod completions;
 pub mod demo;
+pub mod dispatch;
 pub mod history;
 pub mod hunt;
 pub mod ingest;
 pub mod manpage;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod search;
@@ -175,6 +177,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Find the commit that introduced a rare failure (flake-aware bisection).
     Bisect(Box<bisect::BisectArgs>),
+    /// Fold campaign bundles (shards run elsewhere with --export) into one campaign.
+    Merge(merge::MergeArgs),
+    /// Run one campaign as the tasks of a Slurm job array (or a Kubernetes Indexed Job).
+    Dispatch(dispatch::DispatchArgs),
     /// Internal: the guard process that cleans up if flakehunt is killed.
     #[command(name = "__guard", hide = true)]
     Guard {
@@ -217,6 +223,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Manpage(args) => manpage::execute(&args),
         Command::Report(args) => report::execute(args, &db()),
         Command::Bisect(args) => bisect::execute(*args, &db()),
+        Command::Merge(args) => merge::execute(args, &db()),
+        Command::Dispatch(args) => dispatch::execute(args, &db()),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

@@ -140,6 +140,20 @@ pub struct RunArgs {
     #[arg(long)]
     pub tty: bool,
 
+    /// Run only shard K of N: the runs whose index i has i % N == K-1, numbered as in the
+    /// whole campaign (FLAKEHUNT_RUN, seeds). With -n R the N shards together do runs 0..R.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<crate::spec::Shard>,
+
+    /// Write the campaign as a portable bundle to FILE at the end (for `flakehunt merge`).
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+
+    /// Use this campaign id instead of a new one: the shards of one campaign share it, so
+    /// run i gets the same seed on every machine.
+    #[arg(long, value_name = "ID")]
+    pub campaign_id: Option<String>,
+
     /// A test target or suite options, instead of (or about) the command.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -187,6 +201,28 @@ fn parse_signal_arg(text: &str) -> Result<i32, String> {
     parse_signal(text).ok_or_else(|| {
         format!("'{text}' is not a signal; use a name like SIGQUIT, SIGABRT, SIGTERM or a number")
     })
+}
+
+fn parse_shard(text: &str) -> Result<crate::spec::Shard, String> {
+    crate::spec::Shard::parse(text)
+}
+
+/// Refuse the options of one plain campaign in commands that run several (`hunt`, `window`,
+/// `bisect`, `verdict`): a shard or bundle of them would not be one campaign.
+pub fn refuse_scale_out(args: &RunArgs, command: &str) -> Result<()> {
+    for (given, flag) in [
+        (args.shard.is_some(), "--shard"),
+        (args.export.is_some(), "--export"),
+        (args.campaign_id.is_some(), "--campaign-id"),
+    ] {
+        if given {
+            bail!(
+                "`flakehunt {command}` cannot take {flag}: it runs several campaigns; shard \
+                 and export `flakehunt run` campaigns instead (see README, Scaling out)"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
@@ -242,6 +278,8 @@ impl RunArgs {
             target: self.target.request(),
             suite: self.target.suite,
             only_flaky: self.target.only_flaky.clone(),
+            shard: self.shard,
+            campaign_id: self.campaign_id.clone(),
         }
     }
 }
@@ -282,12 +320,19 @@ pub fn exit_status(result: &CampaignResult) -> i32 {
 /// `flakehunt run`.
 pub fn execute(mut args: RunArgs, db: &Path) -> Result<i32> {
     if let Some(from) = &args.target.only_flaky {
+        if args.shard.is_some() || args.export.is_some() {
+            bail!("--only-flaky runs one campaign per test: it cannot take --shard or --export");
+        }
         return only_flaky(&args, from, db);
     }
     let after = AfterReport::prepare(args.report.as_deref(), &mut args.no_history, db)?;
     let db = after.as_ref().map_or(db, |after| after.db());
     let prepared = prepare(&args.request(), db)?;
-    let result = launch(&prepared, Vec::new())?;
+    let sinks = match &args.export {
+        Some(path) => vec![crate::cli::merge::export_sink(&prepared, args.runs, path)?],
+        None => Vec::new(),
+    };
+    let result = launch(&prepared, sinks)?;
     let status = exit_status(&result);
     print_summary(&result, args.json)?;
     let subject = Subject::Campaign(result.summary.campaign.clone());

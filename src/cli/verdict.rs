@@ -161,6 +161,7 @@ pub fn plan(args: PlanArgs, db: &Path) -> Result<i32> {
 /// `flakehunt verify`: 0 fixed, 1 not fixed, 4 inconclusive; 130 when interrupted, 3 after a
 /// runtime error, 2 when the command could not be started (the verdict is printed first).
 pub fn verify(mut args: VerifyArgs, db: &Path) -> Result<i32> {
+    crate::cli::run::refuse_scale_out(&args.run, "verify")?;
     if args.run.runs.is_some() || args.run.max_failures.is_some() {
         bail!("verify decides how many runs it needs; drop -n/--runs and --max-failures");
     }

@@ -64,6 +64,7 @@ fn parse_sweep(text: &str) -> Result<(Duration, Duration)> {
 
 /// `flakehunt window`.
 pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
+    crate::cli::run::refuse_scale_out(&args.run, "window")?;
     let (min, max) = parse_sweep(&args.sweep)?;
     check(&args)?;
     let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;

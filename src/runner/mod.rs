@@ -608,7 +608,11 @@ impl Engine<'_> {
             if running + self.pending.len() >= self.spec.jobs {
                 break;
             }
-            let index = self.launched;
+            // A shard's runs keep their campaign-wide numbering (`stop.runs` counts its own).
+            let index = self
+                .spec
+                .shard
+                .map_or(self.launched, |shard| shard.run_index(self.launched));
             let plan = match observer.plan_run(index) {
                 Plan::Run(plan) if plan.part < self.parts => plan,
                 // A part the campaign does not have is the observer's bug: run it as part 0

@@ -52,6 +52,67 @@ pub struct CampaignSpec {
     pub target: Option<crate::analysis::per_test::TargetSummary>,
     /// Read the stacks of hung runs and the backtraces of crashed ones (`--no-stacks`: off).
     pub stacks: bool,
+    /// The slice of a larger campaign this process runs (`--shard K/N`); None: all of it.
+    pub shard: Option<Shard>,
+}
+
+/// Shard `number` of `count`: the runs of a campaign whose index `i` has `i % count ==
+/// number - 1`. Every shard keeps the unsharded numbering, so run `i` (its `FLAKEHUNT_RUN`
+/// and seed) is the same run whichever machine does it, and the shards of `--runs R` together
+/// do exactly runs `0..R`, each once, whatever the shards' speeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// 1-based shard number, at most `count`.
+    pub number: u64,
+    /// Shards of the whole campaign.
+    pub count: u64,
+}
+
+impl Shard {
+    /// Most shards one campaign may be split into.
+    pub const MAX_COUNT: u64 = 1_000_000;
+
+    /// Parse `K/N` (1 <= K <= N <= [`MAX_COUNT`](Self::MAX_COUNT)).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let usage = || format!("'{text}' is not a shard; write K/N with 1 <= K <= N, e.g. 2/8");
+        let (number, count) = text.trim().split_once('/').ok_or_else(usage)?;
+        let number: u64 = number.trim().parse().map_err(|_| usage())?;
+        let count: u64 = count.trim().parse().map_err(|_| usage())?;
+        if count == 0 || count > Self::MAX_COUNT {
+            return Err(format!(
+                "'{text}': the number of shards must be between 1 and {}",
+                Self::MAX_COUNT
+            ));
+        }
+        if number == 0 || number > count {
+            return Err(format!(
+                "'{text}': shards are numbered 1 to {count}, so K must be in 1..={count}"
+            ));
+        }
+        Ok(Shard { number, count })
+    }
+
+    /// The campaign-wide index of this shard's `nth` run (0-based).
+    pub fn run_index(&self, nth: u64) -> u64 {
+        nth.saturating_mul(self.count)
+            .saturating_add(self.number - 1)
+    }
+
+    /// Whether campaign-wide run `index` belongs to this shard.
+    pub fn owns(&self, index: u64) -> bool {
+        index % self.count == self.number - 1
+    }
+
+    /// How many of the runs `0..total` belong to this shard.
+    pub fn runs_of(&self, total: u64) -> u64 {
+        total.saturating_sub(self.number - 1).div_ceil(self.count)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.number, self.count)
+    }
 }
 
 /// A delay sweep: a run whose plan carries a delay sleeps exactly that at script step `step`
@@ -130,6 +191,7 @@ impl CampaignSpec {
             }),
             "seed": self.seed,
             "stacks": self.stacks,
+            "shard": self.shard.map(|shard| shard.to_string()),
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),

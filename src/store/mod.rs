@@ -14,6 +14,7 @@ pub mod query;
 pub mod report;
 pub mod schema;
 pub mod search;
+pub mod shards;
 pub mod window;
 pub mod writer;
 

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 
 /// Newest schema version this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// `PRAGMA application_id` of a flakehunt history: "FlkH".
 pub const APPLICATION_ID: i32 = 0x466c_6b48;
@@ -195,6 +195,26 @@ ALTER TABLE runs ADD COLUMN part INTEGER;
 -- The campaign a hunt ran as.
 ALTER TABLE hunts ADD COLUMN campaign TEXT;
 "#,
+    r#"
+-- The shard bundles `flakehunt merge` folded into a campaign: one row per shard merged, so
+-- the same shard is never counted twice and an incomplete merge says what it lacks.
+CREATE TABLE campaign_shards (
+    campaign   TEXT NOT NULL,   -- the merged campaign
+    shard      INTEGER NOT NULL, -- 1-based shard number
+    shards     INTEGER NOT NULL, -- shards of the whole campaign
+    source     TEXT NOT NULL,   -- campaign id in the bundle
+    checksum   TEXT NOT NULL,   -- the bundle's checksum
+    host       TEXT,
+    runs       INTEGER NOT NULL,
+    failures   INTEGER NOT NULL,
+    stop_reason TEXT,
+    interrupted INTEGER NOT NULL, -- the shard was stopped by a signal before its own end
+    bundle     TEXT,            -- the bundle's path when merged
+    merged_at  TEXT NOT NULL,
+    PRIMARY KEY (campaign, shard)
+) WITHOUT ROWID;
+CREATE INDEX campaign_shards_source ON campaign_shards(source, shard);
+"#,
 ];
 
 /// How a read-only connection sees version `i` as version `i + 1` without writing to the file:
@@ -260,6 +280,17 @@ CREATE TEMP VIEW IF NOT EXISTS hunts AS SELECT *, NULL AS campaign FROM main.hun
 CREATE TEMP TABLE parts (
     campaign TEXT NOT NULL, idx INTEGER NOT NULL, label TEXT NOT NULL, shake TEXT,
     PRIMARY KEY (campaign, idx)
+);
+"#,
+    ),
+    Some(
+        r#"
+CREATE TEMP TABLE campaign_shards (
+    campaign TEXT NOT NULL, shard INTEGER NOT NULL, shards INTEGER NOT NULL,
+    source TEXT NOT NULL, checksum TEXT NOT NULL, host TEXT, runs INTEGER NOT NULL,
+    failures INTEGER NOT NULL, stop_reason TEXT, interrupted INTEGER NOT NULL, bundle TEXT,
+    merged_at TEXT NOT NULL,
+    PRIMARY KEY (campaign, shard)
 );
 "#,
     ),
