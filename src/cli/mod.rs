@@ -144,6 +144,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rerun a command until a stop rule is reached, keeping every failure.
+    #[command(mut_arg("runs", run::unhide), mut_arg("duration", run::unhide))]
+    #[command(
+        mut_arg("max_failures", run::unhide),
+        mut_arg("only_flaky", run::unhide)
+    )]
+    #[command(after_help = run::RUN_EXAMPLES)]
     Run(run::RunArgs),
     /// Hunt the built-in racy example (a Linux analogue of Go issue 45638).
     Demo(demo::DemoArgs),

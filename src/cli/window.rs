@@ -26,31 +26,59 @@ use crate::store::Store;
 
 /// Arguments of `flakehunt window`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = WINDOW_HELP)]
 pub struct WindowArgs {
     /// The delay to sweep: `sleep MIN..MAX` (e.g. `sleep 0us..20ms`). It replaces the first
     /// `sleep` step of the script; with no script, runs get `sleep`, then `signal SIGINT`.
     #[arg(long, value_name = "SPEC")]
     pub sweep: String,
-    /// Number of delays tried.
-    #[arg(long = "steps", value_name = "N", default_value_t = 40)]
+    /// Number of delays tried, from MIN to MAX.
+    #[arg(long = "points", alias = "steps", value_name = "N", default_value_t = 40, value_parser = parse_points)]
     pub points: usize,
     /// Space the delays geometrically instead of evenly.
     #[arg(long)]
     pub log: bool,
     /// Runs per delay (half spread evenly, half where the rate changes).
     #[arg(
-        long,
+        long = "runs-per-point",
+        alias = "runs-per-step",
         value_name = "N",
         default_value_t = 20,
         conflicts_with = "budget"
     )]
-    pub runs_per_step: u64,
-    /// Spend this much time instead of a fixed number of runs.
+    pub runs_per_point: u64,
+    /// Spend this much time instead of a fixed number of runs (half on each phase).
     #[arg(long, value_name = "DUR", value_parser = crate::cli::run::parse_duration)]
     pub budget: Option<Duration>,
     /// Runner options, script and command, as for `flakehunt run`.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// How window's limits combine, and examples, at the end of its `--help`.
+const WINDOW_HELP: &str = "Limits: the sweep makes --points x --runs-per-point runs (half spread \
+evenly over the delays, half where the failure rate changes), or spends --budget instead. run's \
+stop rules -n, --duration and --max-failures do not apply.
+
+Examples:
+  flakehunt window --sweep 'sleep 0us..20ms' -- ./server_test
+  flakehunt window --sweep 'sleep 0us..5ms' --points 20 --log --budget 5m \\
+      --step 'wait-output ready' --step 'sleep 1ms' --step 'signal SIGTERM' -- ./server
+  flakehunt window --sweep 'sleep 0us..2ms' --json --go-test ./srv --go-run TestShutdown";
+
+/// A number of delays; a script step given here by mistake (the old spelling `--steps` sounds
+/// like `--step`) is pointed at `--step`.
+fn parse_points(text: &str) -> Result<usize, String> {
+    text.trim().parse::<usize>().map_err(|_| {
+        if Script::from_steps(&[text.to_string()]).is_ok() {
+            format!(
+                "'{text}' is not a number of delays; a script step goes in --step (singular), \
+                 e.g. --step '{text}'"
+            )
+        } else {
+            format!("'{text}' is not a number of delays; write e.g. --points 40")
+        }
+    })
 }
 
 fn parse_sweep(text: &str) -> Result<(Duration, Duration)> {
@@ -74,7 +102,7 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
         max.as_secs_f64(),
         args.points,
         args.log,
-        args.budget.is_none().then_some(args.runs_per_step),
+        args.budget.is_none().then_some(args.runs_per_point),
     );
     let (prepared, step) = prepare_sweep(&args, &run_args, &design, db)?;
     let mut sweeper = Sweeper::new(design, step, args.budget.map(|b| b / PHASES as u32));
@@ -228,13 +256,13 @@ impl Steering for Sweeper {
 /// Reject flags window cannot honour, before anything runs.
 fn check(args: &WindowArgs) -> Result<()> {
     if args.points < 2 || args.points > 1000 {
-        bail!("--steps must be between 2 and 1000");
+        bail!("--points must be between 2 and 1000");
     }
-    if args.runs_per_step < 2 {
-        bail!("--runs-per-step must be at least 2");
+    if args.runs_per_point < 2 {
+        bail!("--runs-per-point must be at least 2");
     }
     if args.run.runs.is_some() || args.run.duration.is_some() || args.run.max_failures.is_some() {
-        bail!("window decides how many runs it needs; use --runs-per-step or --budget instead of -n/--duration/--max-failures");
+        bail!("window decides how many runs it needs; use --points, --runs-per-point or --budget instead of -n/--duration/--max-failures");
     }
     Ok(())
 }
