@@ -7,7 +7,7 @@ use clap::CommandFactory;
 use flakehunt::cli::Cli;
 
 /// Commands that start campaigns: their help ends with examples of their own.
-const CAMPAIGN_COMMANDS: &[&str] = &["run", "verify", "hunt", "window"];
+const CAMPAIGN_COMMANDS: &[&str] = &["run", "rerun", "verify", "hunt", "window"];
 
 /// The visible subcommands of flakehunt, by name.
 fn subcommands() -> Vec<clap::Command> {

@@ -78,6 +78,10 @@ pub struct CampaignRequest {
     pub suite: Option<crate::target::SuiteKind>,
     /// `--only-flaky`: a campaign whose flaky tests are hunted one by one (by `flakehunt run`).
     pub only_flaky: Option<String>,
+    /// Which command asks for the campaign.
+    pub kind: crate::spec::CampaignKind,
+    /// The campaign this one repeats (`flakehunt rerun`).
+    pub rerun_of: Option<String>,
 }
 
 impl CampaignRequest {
@@ -107,6 +111,8 @@ impl CampaignRequest {
             target: None,
             suite: None,
             only_flaky: None,
+            kind: crate::spec::CampaignKind::Run,
+            rerun_of: None,
         }
     }
 }
@@ -190,6 +196,13 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         per_test: planned.per_test.clone(),
         target: planned.target.clone(),
         stacks: request.stacks,
+        kind: request.kind,
+        rerun_of: request.rerun_of.clone(),
+        recipe: Vec::new(),
+    };
+    let spec = CampaignSpec {
+        recipe: crate::campaign::recipe::recipe(request, &spec),
+        ..spec
     };
     let template = CommandTemplate {
         program,

@@ -9,6 +9,7 @@ pub mod hunt;
 pub mod ingest;
 pub mod manpage;
 pub mod report;
+pub mod rerun;
 pub mod run;
 pub mod search;
 pub mod target;
@@ -16,6 +17,8 @@ pub mod verdict;
 pub mod window;
 
 use clap::{Parser, Subcommand};
+
+use crate::spec::CampaignKind;
 
 /// Exit status: no failures (`verify`: fixed).
 pub const EXIT_OK: i32 = 0;
@@ -151,6 +154,8 @@ pub enum Command {
     )]
     #[command(after_help = run::RUN_EXAMPLES)]
     Run(run::RunArgs),
+    /// Start a recorded campaign again, as it ran; options given after the ID win.
+    Rerun(rerun::RerunArgs),
     /// Hunt the built-in racy example (a Linux analogue of Go issue 45638).
     Demo(demo::DemoArgs),
     /// List past campaigns, newest first.
@@ -208,6 +213,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let db = || crate::store::resolve_path(cli.db.as_deref());
     match cli.command {
         Command::Run(args) => run::execute(args, &db()),
+        Command::Rerun(args) => rerun::execute(args, &db()),
         Command::Demo(args) => demo::execute(args, &db()),
         Command::History(args) => history::history(args, &db()),
         Command::Show(args) => history::show(args, &db()),
@@ -215,14 +221,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Ingest(args) => ingest::execute(args, &db()),
         Command::Search(args) => search::execute(args, &db()),
         Command::Plan(args) => verdict::plan(args, &db()),
-        Command::Verify(args) => verdict::verify(args, &db()),
+        Command::Verify(mut args) => {
+            args.run.kind = CampaignKind::Verify;
+            verdict::verify(args, &db())
+        }
         Command::Compare(args) => verdict::compare(args, &db()),
-        Command::Window(args) => window::execute(args, &db()),
-        Command::Hunt(args) => hunt::execute(args, &db()),
+        Command::Window(mut args) => {
+            args.run.kind = CampaignKind::Window;
+            window::execute(args, &db())
+        }
+        Command::Hunt(mut args) => {
+            args.run.kind = CampaignKind::Hunt;
+            hunt::execute(args, &db())
+        }
         Command::Completions(args) => completions::execute(&args),
         Command::Manpage(args) => manpage::execute(&args),
         Command::Report(args) => report::execute(args, &db()),
-        Command::Bisect(args) => bisect::execute(*args, &db()),
+        Command::Bisect(mut args) => {
+            args.run.kind = CampaignKind::Bisect;
+            bisect::execute(*args, &db())
+        }
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

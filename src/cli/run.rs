@@ -137,6 +137,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub tty: bool,
 
+    /// Which command the campaign is for (set by that command, not parsed).
+    #[arg(skip)]
+    pub kind: crate::spec::CampaignKind,
+
+    /// The campaign this one repeats (set by `flakehunt rerun`, not parsed).
+    #[arg(skip)]
+    pub rerun_of: Option<String>,
+
     /// A test target or suite options, instead of (or about) the command.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -251,6 +259,8 @@ impl RunArgs {
             target: self.target.request(),
             suite: self.target.suite,
             only_flaky: self.target.only_flaky.clone(),
+            kind: self.kind,
+            rerun_of: self.rerun_of.clone(),
         }
     }
 }

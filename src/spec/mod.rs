@@ -52,6 +52,45 @@ pub struct CampaignSpec {
     pub target: Option<crate::analysis::per_test::TargetSummary>,
     /// Read the stacks of hung runs and the backtraces of crashed ones (`--no-stacks`: off).
     pub stacks: bool,
+    /// Which command ran the campaign.
+    pub kind: CampaignKind,
+    /// The campaign this one repeats (`flakehunt rerun`).
+    pub rerun_of: Option<String>,
+    /// `flakehunt run` arguments that repeat the campaign (`flakehunt rerun`), its command
+    /// after `--`; empty when it cannot be repeated that way.
+    pub recipe: Vec<String>,
+}
+
+/// The command that ran a campaign, as `flakehunt history` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CampaignKind {
+    /// `flakehunt run` (also a test target or a suite).
+    #[default]
+    Run,
+    /// `flakehunt verify`.
+    Verify,
+    /// `flakehunt hunt`.
+    Hunt,
+    /// `flakehunt window`.
+    Window,
+    /// One probe of `flakehunt bisect`.
+    Bisect,
+    /// `flakehunt demo`.
+    Demo,
+}
+
+impl CampaignKind {
+    /// The name stored and shown (`run`, `verify`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignKind::Run => "run",
+            CampaignKind::Verify => "verify",
+            CampaignKind::Hunt => "hunt",
+            CampaignKind::Window => "window",
+            CampaignKind::Bisect => "bisect",
+            CampaignKind::Demo => "demo",
+        }
+    }
 }
 
 /// A delay sweep: a run whose plan carries a delay sleeps exactly that at script step `step`
@@ -130,6 +169,9 @@ impl CampaignSpec {
             }),
             "seed": self.seed,
             "stacks": self.stacks,
+            "kind": self.kind.as_str(),
+            "rerun_of": self.rerun_of,
+            "recipe": (!self.recipe.is_empty()).then_some(&self.recipe),
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),
