@@ -138,9 +138,39 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<std::path::PathBuf>,
 
+    /// Colour the text printed on standard output: `auto` (on a terminal, unless NO_COLOR is
+    /// set or TERM=dumb; CLICOLOR_FORCE forces it), `always` or `never`. JSON and files are
+    /// never coloured.
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto, hide_possible_values = true)]
+    pub color: ColorWhen,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// Colour on a terminal that supports it, as NO_COLOR, CLICOLOR_FORCE and TERM say.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Turn the text views' colour on or off for standard output.
+fn choose_color(when: ColorWhen) {
+    use anstream::ColorChoice;
+    let choice = match when {
+        ColorWhen::Auto => ColorChoice::Auto,
+        ColorWhen::Always => ColorChoice::Always,
+        ColorWhen::Never => ColorChoice::Never,
+    };
+    choice.write_global();
+    let resolved = anstream::AutoStream::choice(&std::io::stdout());
+    crate::report::style::set_enabled(resolved != ColorChoice::Never);
 }
 
 /// Subcommands.
@@ -211,6 +241,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // The history's location is only worked out for commands that use it: internal commands
     // run once per run and must stay cheap.
     let db = || crate::store::resolve_path(cli.db.as_deref());
+    choose_color(cli.color);
     match cli.command {
         Command::Run(args) => run::execute(args, &db()),
         Command::Rerun(args) => rerun::execute(args, &db()),

@@ -218,7 +218,8 @@ pub fn verify(mut args: VerifyArgs, db: &Path) -> Result<i32> {
         },
     };
     let subject = Subject::Campaign(result.summary.campaign.clone());
-    let verdict = text.lines().next().map(str::to_string);
+    // The verdict line also goes into a report file: without colour.
+    let verdict = text.lines().next().map(report::style::plain);
     Ok(match &after {
         Some(after) => after.finish(|after| after.write(&subject, verdict), status),
         None => status,

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::analysis::summary::Summary;
 use crate::report::format::format_rate;
+use crate::report::style::{paint, Role};
 use crate::report::{compact_duration, summary, thousands};
 use crate::store::query::CampaignRow;
 use crate::text::escape_line;
@@ -34,11 +35,11 @@ pub fn text(rows: &[CampaignRow], db: &Path) -> String {
         return out;
     }
     let id_width = rows.iter().map(|row| row.id.len()).max().unwrap_or(2);
-    let _ = writeln!(
-        out,
+    let header = format!(
         "{:<id_width$}  {:<16}  {:<6}  {:>9}  {:>8}  {:>9}  {:<SHAKE_CHARS$}  {:<10}  command",
         "id", "started", "kind", "runs", "failures", "rate", "shake", "commit"
     );
+    let _ = writeln!(out, "{}", paint(Role::Heading, &header));
     for row in rows {
         let _ = write_row(&mut out, row, id_width);
     }
@@ -72,9 +73,20 @@ fn write_row(out: &mut String, row: &CampaignRow, id_width: usize) -> std::fmt::
         None => "-".to_string(),
     };
     let command = escape_line(row.command.join(" ").as_bytes(), COMMAND_CHARS);
+    // Padded first: escape sequences count as characters in widths.
+    let failures = format!("{:>8}", thousands(row.failures));
+    let failures = match row.failures {
+        0 => failures,
+        _ => paint(Role::Fail, &failures),
+    };
+    let shake = format!("{shake:<SHAKE_CHARS$}");
+    let shake = match &row.shake {
+        Some(_) => paint(Role::Warn, &shake),
+        None => shake,
+    };
     writeln!(
         out,
-        "{:<id_width$}  {:<16}  {kind:<6}  {:>9}  {:>8}  {:>9}  {shake:<SHAKE_CHARS$}  {:<10}  \
+        "{:<id_width$}  {:<16}  {kind:<6}  {:>9}  {failures}  {:>9}  {shake}  {:<10}  \
          {command}{state}",
         row.id,
         row.started_at
@@ -82,7 +94,6 @@ fn write_row(out: &mut String, row: &CampaignRow, id_width: usize) -> std::fmt::
             .unwrap_or(&row.started_at)
             .replace('T', " "),
         thousands(row.runs),
-        thousands(row.failures),
         rate,
         commit
     )
@@ -136,7 +147,11 @@ fn spec_lines(out: &mut String, row: &CampaignRow, spec: &Value) {
     let text = |key: &str| spec.get(key).and_then(Value::as_str);
     let safe = |text: &str| escape_line(text.as_bytes(), VALUE_CHARS);
     let mut line = |label: &str, value: String| {
-        let _ = writeln!(out, "  {label:<10} {value}");
+        let _ = writeln!(
+            out,
+            "  {} {value}",
+            paint(Role::Dim, &format!("{label:<10}"))
+        );
     };
     line(
         "kind",

@@ -17,6 +17,7 @@ pub mod junit;
 pub mod markdown;
 pub mod plan;
 pub mod search;
+pub mod style;
 pub mod summary;
 #[cfg(test)]
 pub(crate) mod testing;
