@@ -9,6 +9,7 @@ pub(crate) mod analysis;
 pub(crate) mod bisect;
 pub(crate) mod campaign;
 pub mod cli;
+pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod diagnose;
 pub(crate) mod ingest;

@@ -1,11 +1,12 @@
 //! The flakehunt binary: parse the command line, dispatch, map errors to exit statuses.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use flakehunt::cli::{self, Cli, RuntimeError, EXIT_RUNTIME, EXIT_USAGE};
 
 fn main() {
-    let cli = Cli::parse();
-    let status = match cli::dispatch(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let status = match cli::dispatch(cli, &matches) {
         Ok(status) => status,
         Err(error) => {
             eprintln!("flakehunt: error: {error:#}");

@@ -3,6 +3,7 @@
 
 pub mod bisect;
 pub mod completions;
+pub mod config;
 pub mod demo;
 pub mod history;
 pub mod hunt;
@@ -144,6 +145,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto, hide_possible_values = true)]
     pub color: ColorWhen,
 
+    /// Take run options from this profile of flakehunt.toml (`[profile.NAME]`, over its
+    /// `[defaults]`); options given on the command line win.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -171,6 +177,24 @@ fn choose_color(when: ColorWhen) {
     choice.write_global();
     let resolved = anstream::AutoStream::choice(&std::io::stdout());
     crate::report::style::set_enabled(resolved != ColorChoice::Never);
+}
+
+/// Mark each campaign command's run options with its kind, and fill in those the command line
+/// left out from flakehunt.toml.
+fn configure(cli: &mut Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let (run, kind) = match &mut cli.command {
+        Command::Run(args) => (args, CampaignKind::Run),
+        Command::Verify(args) => (&mut args.run, CampaignKind::Verify),
+        Command::Hunt(args) => (&mut args.run, CampaignKind::Hunt),
+        Command::Window(args) => (&mut args.run, CampaignKind::Window),
+        Command::Bisect(args) => (&mut args.run, CampaignKind::Bisect),
+        _ => return Ok(()),
+    };
+    run.kind = kind;
+    let Some((_, given)) = matches.subcommand() else {
+        return Ok(());
+    };
+    config::configure(cli.profile.as_deref(), run, given)
 }
 
 /// Subcommands.
@@ -208,6 +232,8 @@ pub enum Command {
     Window(window::WindowArgs),
     /// Find the perturbation (--shake) that reproduces a failure fastest.
     Hunt(hunt::HuntArgs),
+    /// Print the settings flakehunt.toml gives (with --profile), and where each comes from.
+    Config(config::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand with --dir.
@@ -236,13 +262,16 @@ pub enum Command {
     DemoDriver,
 }
 
-/// Run the parsed command line; returns the process exit status.
-pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+/// Run the parsed command line (`matches`, what clap parsed it from, tells the options given
+/// from the defaults); returns the process exit status.
+pub fn dispatch(mut cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<i32> {
     // The history's location is only worked out for commands that use it: internal commands
     // run once per run and must stay cheap.
-    let db = || crate::store::resolve_path(cli.db.as_deref());
     choose_color(cli.color);
+    configure(&mut cli, matches)?;
+    let db = || crate::store::resolve_path(cli.db.as_deref());
     match cli.command {
+        Command::Config(args) => config::execute(&args, cli.profile.as_deref()),
         Command::Run(args) => run::execute(args, &db()),
         Command::Rerun(args) => rerun::execute(args, &db()),
         Command::Demo(args) => demo::execute(args, &db()),
@@ -252,26 +281,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Ingest(args) => ingest::execute(args, &db()),
         Command::Search(args) => search::execute(args, &db()),
         Command::Plan(args) => verdict::plan(args, &db()),
-        Command::Verify(mut args) => {
-            args.run.kind = CampaignKind::Verify;
-            verdict::verify(args, &db())
-        }
+        Command::Verify(args) => verdict::verify(args, &db()),
         Command::Compare(args) => verdict::compare(args, &db()),
-        Command::Window(mut args) => {
-            args.run.kind = CampaignKind::Window;
-            window::execute(args, &db())
-        }
-        Command::Hunt(mut args) => {
-            args.run.kind = CampaignKind::Hunt;
-            hunt::execute(args, &db())
-        }
+        Command::Window(args) => window::execute(args, &db()),
+        Command::Hunt(args) => hunt::execute(args, &db()),
         Command::Completions(args) => completions::execute(&args),
         Command::Manpage(args) => manpage::execute(&args),
         Command::Report(args) => report::execute(args, &db()),
-        Command::Bisect(mut args) => {
-            args.run.kind = CampaignKind::Bisect;
-            bisect::execute(*args, &db())
-        }
+        Command::Bisect(args) => bisect::execute(*args, &db()),
         Command::Guard { spill_dir } => Ok(crate::runner::guard::guard_main(spill_dir.as_deref())),
         Command::Load { args } => Ok(crate::shake::load::load_main(&args)),
         Command::DemoChild => Ok(crate::demo::racy::child_main()),

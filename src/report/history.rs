@@ -273,7 +273,11 @@ fn timeout_text(spec: &Value) -> String {
 fn stop_text(spec: &Value) -> String {
     let mut rules = Vec::new();
     if let Some(runs) = spec.get("runs").and_then(Value::as_u64) {
-        rules.push(format!("{} runs", thousands(runs)));
+        rules.push(format!(
+            "{} run{}",
+            thousands(runs),
+            if runs == 1 { "" } else { "s" }
+        ));
     }
     if let Some(duration) = seconds(spec, "duration_s") {
         rules.push(duration);

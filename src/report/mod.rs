@@ -4,6 +4,7 @@
 
 pub mod bisect;
 pub mod compare;
+pub mod config;
 pub mod demo;
 pub mod export;
 pub mod flakes;
