@@ -149,6 +149,25 @@ fn window_keeps_its_old_option_names_as_hidden_aliases() {
         stderr.contains("a script step goes in --step (singular), e.g. --step 'signal SIGINT'"),
         "{stderr}"
     );
+    let output = Command::new(env!("CARGO_BIN_EXE_flakehunt"))
+        .args([
+            "window",
+            "--sweep",
+            "sleep 0..1ms",
+            "--step",
+            "40",
+            "--",
+            "true",
+        ])
+        .output()
+        .expect("run flakehunt");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("--step 40: a script step, not a count; the number of delays is --points 40"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -180,6 +199,11 @@ fn stop_rules_a_command_cannot_honour_are_not_offered_and_refused_with_its_own()
             let shown = help.contains(&format!("{flag} <"));
             assert_eq!(shown, offered.contains(&flag), "{command} {flag}");
         }
+        assert_eq!(
+            help.contains("--shake <"),
+            command != "hunt",
+            "{command} --shake"
+        );
         let Some((refusal, needed)) = refusal else {
             continue;
         };

@@ -25,14 +25,39 @@ pub struct ConfigArgs {
 
 /// `flakehunt config`.
 pub fn execute(args: &ConfigArgs, profile: Option<&str>) -> Result<i32> {
-    let effective = crate::config::load(profile)?;
+    let view = view(&crate::config::load(profile)?);
     let shown = if args.json {
-        report::config::json(&effective) + "\n"
+        report::config::json(&view) + "\n"
     } else {
-        report::config::text(&effective)
+        report::config::text(&view)
     };
     crate::cli::print_stdout(&shown)?;
     Ok(crate::cli::EXIT_OK)
+}
+
+/// What `flakehunt config` shows of the settings in force.
+fn view(effective: &Effective) -> report::config::ConfigView {
+    report::config::ConfigView {
+        file: effective
+            .file
+            .as_ref()
+            .map(|file| file.display().to_string()),
+        profile: effective.profile.clone(),
+        settings: crate::config::KEYS
+            .iter()
+            .map(|key| {
+                let given = effective.get(key.name);
+                report::config::SettingRow {
+                    key: key.name.to_string(),
+                    value: given.map(|setting| setting.value.to_string()),
+                    built_in: key.built_in.to_string(),
+                    about: key.about.to_string(),
+                    table: given.map(|setting| setting.origin.table.clone()),
+                    line: given.map(|setting| setting.origin.line),
+                }
+            })
+            .collect(),
+    }
 }
 
 /// Whether a setting applies to a campaign of `kind`: stop rules only where the command

@@ -40,6 +40,8 @@ const BATCH_SPAN: Duration = Duration::from_millis(250);
 /// Arguments of `flakehunt hunt`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = HUNT_HELP)]
+// Hunt picks the shakes itself (--arms); a --shake is refused with that said.
+#[command(mut_arg("shake", |arg| arg.hide(true)))]
 pub struct HuntArgs {
     /// Budget of the whole hunt, confirmation included: a duration (`10m`) or a number of runs
     /// (`5000`).

@@ -258,6 +258,18 @@ fn check(args: &WindowArgs) -> Result<()> {
     if args.points < 2 || args.points > 1000 {
         bail!("--points must be between 2 and 1000");
     }
+    // `--step 40` is the number of delays under the name `--steps` used to have.
+    if let Some(count) = args
+        .run
+        .steps
+        .iter()
+        .find(|step| step.trim().parse::<u64>().is_ok())
+    {
+        bail!(
+            "--step {count}: a script step, not a count; the number of delays is --points {}",
+            count.trim()
+        );
+    }
     if args.runs_per_point < 2 {
         bail!("--runs-per-point must be at least 2");
     }

@@ -3,41 +3,56 @@
 
 use std::fmt::Write;
 
-use crate::config::{Effective, KEYS};
+use serde::Serialize;
+
 use crate::report::style::{paint, Role};
 use crate::text::escape_line;
 
 /// Widest value shown.
 const VALUE_CHARS: usize = 60;
 
-/// Where a setting comes from, as words: `profile.ci (flakehunt.toml:12)` or `built-in`.
-fn origin(effective: &Effective, key: &str) -> String {
-    match effective.get(key) {
-        Some(setting) => format!(
-            "[{}] {}:{}",
-            setting.origin.table,
-            setting.origin.file.display(),
-            setting.origin.line
-        ),
-        None => "built-in".into(),
-    }
+/// What `flakehunt config` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigView {
+    /// The file read, if one was found.
+    pub file: Option<String>,
+    /// The profile selected, if any.
+    pub profile: Option<String>,
+    /// One row per setting a file can give.
+    pub settings: Vec<SettingRow>,
+}
+
+/// One setting of [`ConfigView`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingRow {
+    /// The key.
+    pub key: String,
+    /// The value the file gives (None: the built-in one).
+    pub value: Option<String>,
+    /// The value without a file.
+    pub built_in: String,
+    /// What it does.
+    pub about: String,
+    /// The table that gives it (`defaults`, `profile.ci`).
+    pub table: Option<String>,
+    /// The line of the key.
+    pub line: Option<usize>,
 }
 
 /// The settings as a table, after a line naming the file and profile.
-pub fn text(effective: &Effective) -> String {
+pub fn text(view: &ConfigView) -> String {
     let mut out = String::new();
-    let _ = match (&effective.file, &effective.profile) {
-        (Some(file), Some(profile)) => {
-            writeln!(out, "{}, profile {profile} over [defaults]", file.display())
-        }
-        (Some(file), None) => writeln!(out, "{}, [defaults] (no --profile)", file.display()),
+    let _ = match (&view.file, &view.profile) {
+        (Some(file), Some(profile)) => writeln!(out, "{file}, profile {profile} over [defaults]"),
+        (Some(file), None) => writeln!(out, "{file}, [defaults] (no --profile)"),
         (None, _) => writeln!(out, "no flakehunt.toml here or above: built-in settings"),
     };
-    let values: Vec<String> = KEYS
+    let values: Vec<String> = view
+        .settings
         .iter()
-        .map(|key| match effective.get(key.name) {
-            Some(setting) => escape_line(setting.value.to_string().as_bytes(), VALUE_CHARS),
-            None => key.built_in.to_string(),
+        .map(|row| match &row.value {
+            Some(value) => escape_line(value.as_bytes(), VALUE_CHARS),
+            None => row.built_in.clone(),
         })
         .collect();
     let width = values
@@ -48,13 +63,12 @@ pub fn text(effective: &Effective) -> String {
         .max(5);
     let header = format!("  {:<15} {:<width$}  from", "setting", "value");
     let _ = writeln!(out, "{}", paint(Role::Heading, &header));
-    for (key, value) in KEYS.iter().zip(&values) {
-        let from = origin(effective, key.name);
-        let from = match effective.get(key.name) {
-            Some(_) => from,
-            None => paint(Role::Dim, &from),
+    for (row, value) in view.settings.iter().zip(&values) {
+        let from = match (&row.table, row.line, &view.file) {
+            (Some(table), Some(line), Some(file)) => format!("[{table}] {file}:{line}"),
+            _ => paint(Role::Dim, "built-in"),
         };
-        let _ = writeln!(out, "  {:<15} {value:<width$}  {from}", key.name);
+        let _ = writeln!(out, "  {:<15} {value:<width$}  {from}", row.key);
     }
     let _ = writeln!(
         out,
@@ -65,47 +79,53 @@ pub fn text(effective: &Effective) -> String {
 }
 
 /// The settings as one JSON object: `file`, `profile`, and `settings`, one per key with its
-/// `value` (null: built-in), `built_in`, and `table` and `line` when the file gives it.
-pub fn json(effective: &Effective) -> String {
-    let settings: Vec<serde_json::Value> = KEYS
-        .iter()
-        .map(|key| {
-            let given = effective.get(key.name);
-            serde_json::json!({
-                "key": key.name,
-                "value": given.map(|setting| setting.value.to_string()),
-                "built_in": key.built_in,
-                "about": key.about,
-                "table": given.map(|setting| setting.origin.table.clone()),
-                "line": given.map(|setting| setting.origin.line),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "file": effective.file.as_ref().map(|file| file.display().to_string()),
-        "profile": effective.profile,
-        "settings": settings,
-    })
-    .to_string()
+/// `value` (null: built-in), `built_in`, `about`, and `table` and `line` when the file gives it.
+pub fn json(view: &ConfigView) -> String {
+    serde_json::to_value(view).unwrap_or_default().to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+
+    fn row(
+        key: &str,
+        value: Option<&str>,
+        built_in: &str,
+        from: Option<(&str, usize)>,
+    ) -> SettingRow {
+        SettingRow {
+            key: key.into(),
+            value: value.map(String::from),
+            built_in: built_in.into(),
+            about: String::new(),
+            table: from.map(|(table, _)| table.to_string()),
+            line: from.map(|(_, line)| line),
+        }
+    }
 
     #[test]
     fn text_view() {
-        let file = "[defaults]\njobs = 8\ntimeout = \"30s\"\n\n[profile.ci]\njobs = 4\n\
-                    env = { GOMAXPROCS = \"2\" }\nshake = \"pin=one-core\"\n";
-        let effective = crate::config::effective(Path::new("/p/flakehunt.toml"), file, Some("ci"))
-            .expect("valid");
-        insta::assert_snapshot!(text(&effective));
-        let value: serde_json::Value = serde_json::from_str(&json(&effective)).expect("json");
+        let view = ConfigView {
+            file: Some("/p/flakehunt.toml".into()),
+            profile: Some("ci".into()),
+            settings: vec![
+                row("jobs", Some("4"), "number of CPUs", Some(("profile.ci", 6))),
+                row("runs", None, "none", None),
+                row("timeout", Some("30s"), "10m", Some(("defaults", 3))),
+                row(
+                    "env",
+                    Some("GOMAXPROCS=2 \u{1b}[2J"),
+                    "none",
+                    Some(("profile.ci", 7)),
+                ),
+                row("progress", None, "auto", None),
+            ],
+        };
+        insta::assert_snapshot!(text(&view));
+        let value: serde_json::Value = serde_json::from_str(&json(&view)).expect("json");
         assert_eq!(value["settings"][0]["value"], "4");
         assert_eq!(value["settings"][0]["table"], "profile.ci");
-        assert_eq!(value["settings"][4]["table"], "defaults");
-        assert_eq!(value["settings"][5]["value"], serde_json::Value::Null);
+        assert_eq!(value["settings"][1]["value"], serde_json::Value::Null);
     }
 }
