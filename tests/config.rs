@@ -241,3 +241,33 @@ fn every_mistake_is_an_exit_2_error_naming_where_it_is() {
         );
     }
 }
+
+#[test]
+fn a_profile_may_name_the_test_target_and_the_command_line_replaces_it() {
+    let dir = project(
+        "flakehunt.toml",
+        "[defaults]\njobs = 1\n\n[profile.unit]\ntest = \"TestFlaky\"\n",
+    );
+    // No runner's project files here: the profile's target was taken, and said so.
+    let output = in_folder(dir.path(), &["run", "--profile", "unit", "-n", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--test found no Cargo.toml, go.mod or pytest"),
+        "{}",
+        stderr(&output)
+    );
+    // A command on the command line replaces the profile's target.
+    let output = in_folder(
+        dir.path(),
+        &["run", "--profile", "unit", "-q", "-n", "1", "--", "true"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Without a command or a target anywhere: one message naming every way to give one.
+    let output = in_folder(dir.path(), &["run", "-n", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no command given; write it after --"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -60,6 +60,18 @@ fn view(effective: &Effective) -> report::config::ConfigView {
     }
 }
 
+/// The clap ids of the test-target options.
+const TARGET_IDS: &[&str] = &[
+    "cargo_test",
+    "package",
+    "features",
+    "go_test",
+    "go_run",
+    "race",
+    "pytest",
+    "test_name",
+];
+
 /// Whether a setting applies to a campaign of `kind`: stop rules only where the command
 /// offers them, and no `shake` for a hunt, which picks its own.
 pub fn applies(key: &str, kind: CampaignKind) -> bool {
@@ -89,21 +101,32 @@ pub fn apply(effective: &Effective, args: &mut RunArgs, given: &ArgMatches) -> R
         );
     }
     let script_given = on_command_line("steps") || on_command_line("script");
+    let target_given = ["command", "only_flaky"]
+        .iter()
+        .chain(TARGET_IDS)
+        .any(|id| on_command_line(id));
+    let target_set = target_given
+        || effective
+            .settings
+            .iter()
+            .any(|setting| crate::config::TARGET_KEYS.contains(&setting.key));
     // A stop rule on the command line replaces the file's, as `run`'s rules combine.
     let stop_given = ["runs", "duration", "max_failures"]
         .iter()
         .any(|id| on_command_line(id));
     for setting in &effective.settings {
         let key = setting.key;
-        let id = if key == "stacks" {
-            "no_stacks".to_string()
-        } else {
-            key.replace('-', "_")
+        let id = match key {
+            "stacks" => "no_stacks".to_string(),
+            "test" => "test_name".to_string(),
+            _ => key.replace('-', "_"),
         };
         let skip = !applies(key, args.kind)
             || (key != "env" && on_command_line(&id))
             || (matches!(key, "steps" | "script") && script_given)
-            || (matches!(key, "runs" | "duration" | "max-failures") && stop_given);
+            || (matches!(key, "runs" | "duration" | "max-failures") && stop_given)
+            || (crate::config::TARGET_KEYS.contains(&key) && target_given)
+            || (key == "suite" && target_set);
         if !skip {
             set(args, key, &setting.value);
         }
@@ -147,6 +170,18 @@ fn set(args: &mut RunArgs, key: &str, value: &Value) {
         ("steps", Value::Steps(steps)) => args.steps = steps.clone(),
         ("keep-passing", Value::Bool(keep)) => args.keep_passing = *keep,
         ("stacks", Value::Bool(stacks)) => args.no_stacks = !stacks,
+        ("cargo-test", Value::Text(name)) => args.target.cargo_test = Some(name.clone()),
+        ("package", Value::Text(name)) => args.target.package = Some(name.clone()),
+        ("features", Value::Text(name)) => args.target.features = Some(name.clone()),
+        ("go-test", Value::Text(name)) => args.target.go_test = Some(name.clone()),
+        ("go-run", Value::Text(name)) => args.target.go_run = Some(name.clone()),
+        ("race", Value::Bool(race)) => args.target.race = *race,
+        ("pytest", Value::Text(name)) => args.target.pytest = Some(name.clone()),
+        ("test", Value::Text(name)) => args.target.test_name = Some(name.clone()),
+        ("suite", Value::Text(kind)) => {
+            args.target.suite =
+                <crate::target::SuiteKind as clap::ValueEnum>::from_str(kind, false).ok()
+        }
         ("env", Value::Env(vars)) => {
             // The command line's variables win: the file's go first, less those it sets.
             let mut env: Vec<_> = vars
@@ -161,8 +196,21 @@ fn set(args: &mut RunArgs, key: &str, value: &Value) {
     }
 }
 
-/// Fill in `args` (parsed into `given`) from the configuration file and `--profile`.
+/// Fill in `args` (parsed into `given`) from the configuration file and `--profile`; then a
+/// campaign must have a command or a test target (`bisect --simulate` needs neither and checks
+/// its own).
 pub fn configure(profile: Option<&str>, args: &mut RunArgs, given: &ArgMatches) -> Result<()> {
     let effective = crate::config::load(profile)?;
-    apply(&effective, args, given)
+    apply(&effective, args, given)?;
+    if args.kind != CampaignKind::Bisect
+        && args.command.is_empty()
+        && !args.target.replaces_command()
+    {
+        bail!(
+            "no command given; write it after -- (flakehunt run -- ./my_test), name a test \
+             target (--cargo-test, --go-test, --pytest, --test), or set one in a \
+             flakehunt.toml profile"
+        );
+    }
+    Ok(())
 }

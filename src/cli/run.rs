@@ -150,9 +150,10 @@ pub struct RunArgs {
     pub target: TargetArgs,
 
     /// The command to rerun, executed directly (no shell), after `--`; or a test target
-    /// (--cargo-test, --go-test, --pytest, --test) instead.
+    /// (--cargo-test, --go-test, --pytest, --test, or one a flakehunt.toml profile names)
+    /// instead.
+    // Not required here: a flakehunt.toml profile may name the test target instead.
     #[arg(
-        required_unless_present_any = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
         conflicts_with_all = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
         trailing_var_arg = true,
         value_name = "COMMAND"

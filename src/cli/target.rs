@@ -70,7 +70,7 @@ pub struct TargetArgs {
 
     /// Hunt each flaky test of a suite campaign alone, one campaign per test (`flakehunt run`
     /// only) [default campaign: the last one with flaky tests].
-    /// Hidden except on `run` (the others refuse it with a pointer to `run`).
+    // Hidden except on `run` (the others refuse it with a pointer to `run`).
     #[arg(
         long,
         value_name = "CAMPAIGN",

@@ -88,6 +88,25 @@ pub const KEYS: &[Key] = &[
         "stacks of hung and crashed runs",
     ),
     Key::new("progress", Kind::Progress, "auto", "auto, bar or lines"),
+    Key::new(
+        "cargo-test",
+        Kind::Text,
+        "none",
+        "Rust test target (no command given)",
+    ),
+    Key::new("package", Kind::Text, "none", "its cargo package (-p)"),
+    Key::new("features", Kind::Text, "none", "its cargo features"),
+    Key::new(
+        "go-test",
+        Kind::Text,
+        "none",
+        "Go test package (with go-run)",
+    ),
+    Key::new("go-run", Kind::Text, "none", "the Go test's name"),
+    Key::new("race", Kind::Bool, "false", "build the Go test with -race"),
+    Key::new("pytest", Kind::Text, "none", "pytest node id"),
+    Key::new("test", Kind::Text, "none", "one test, runner detected"),
+    Key::new("suite", Kind::Suite, "detected", "read runs test by test"),
 ];
 
 /// One setting of [`KEYS`].
@@ -144,6 +163,10 @@ pub enum Kind {
     Shake,
     /// `auto`, `bar` or `lines`.
     Progress,
+    /// Any string: a test name, a package.
+    Text,
+    /// `cargo`, `nextest`, `go` or `pytest`.
+    Suite,
 }
 
 impl Kind {
@@ -163,6 +186,8 @@ impl Kind {
             }
             Kind::Shake => "a shake string, e.g. \"pin=one-core,cpu-load=2\"",
             Kind::Progress => "\"auto\", \"bar\" or \"lines\"",
+            Kind::Text => "a string",
+            Kind::Suite => "\"cargo\", \"nextest\", \"go\" or \"pytest\"",
         }
     }
 }
@@ -326,17 +351,75 @@ pub fn effective(file: &Path, text: &str, profile: Option<&str>) -> Result<Effec
                 }
             );
         };
+        // A profile's test target replaces the defaults' whole.
+        if chosen
+            .iter()
+            .any(|setting| TARGET_KEYS.contains(&setting.key))
+        {
+            settings.retain(|given| !TARGET_KEYS.contains(&given.key));
+        }
         for setting in chosen {
             settings.retain(|given| given.key != setting.key);
             settings.push(setting.clone());
         }
     }
+    check_target(file, &settings)?;
     settings.sort_by_key(|setting| KEYS.iter().position(|key| key.name == setting.key));
     Ok(Effective {
         file: Some(file.to_path_buf()),
         profile: profile.map(str::to_string),
         settings,
     })
+}
+
+/// The keys that name a test target (instead of a command), with its options.
+pub const TARGET_KEYS: &[&str] = &[
+    "cargo-test",
+    "package",
+    "features",
+    "go-test",
+    "go-run",
+    "race",
+    "pytest",
+    "test",
+];
+
+/// A test target in force is whole: one runner, and its options only with it.
+fn check_target(file: &Path, settings: &[Setting]) -> Result<()> {
+    let given = |key: &str| settings.iter().find(|setting| setting.key == key);
+    let place = |key: &str| {
+        given(key).map_or_else(String::new, |s| {
+            format!("[{}] {key} (line {})", s.origin.table, s.origin.line)
+        })
+    };
+    let targets: Vec<&str> = ["cargo-test", "go-test", "pytest", "test"]
+        .into_iter()
+        .filter(|key| given(key).is_some())
+        .collect();
+    if let [first, second, ..] = targets.as_slice() {
+        bail!(
+            "{}: {} and {} name two test targets; keep one",
+            file.display(),
+            place(first),
+            place(second)
+        );
+    }
+    for (option, needs) in [
+        ("package", "cargo-test"),
+        ("features", "cargo-test"),
+        ("go-run", "go-test"),
+        ("race", "go-test"),
+        ("go-test", "go-run"),
+    ] {
+        if given(option).is_some() && given(needs).is_none() {
+            bail!(
+                "{}: {} needs {needs} as well",
+                file.display(),
+                place(option)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A file's name and text, to place errors.
@@ -439,6 +522,14 @@ impl Located<'_> {
             }
             Kind::OnTimeout => one_of(text()?, &["kill", "keep"]),
             Kind::Progress => one_of(text()?, &["auto", "bar", "lines"]),
+            Kind::Suite => one_of(text()?, &["cargo", "nextest", "go", "pytest"]),
+            Kind::Text => {
+                let text = text()?;
+                if text.trim().is_empty() {
+                    return Err("must not be empty".into());
+                }
+                Ok(Value::Text(text.to_string()))
+            }
             Kind::Regex => {
                 let text = text()?;
                 regex::bytes::Regex::new(text)
@@ -589,6 +680,23 @@ stacks = false
         assert!(error("[profile.ci]\njobs = 0\n").contains("must be at least 1"));
         assert!(error("[profiles.ci]\n").contains("unknown table or key `profiles`"));
         assert!(error("[profile.ci\n").starts_with("/p/flakehunt.toml:1:"));
+        assert!(error(
+            "[defaults]\ncargo-test = \"a\"\n[profile.ci]\npytest = \"t.py\"\ntest = \"b\"\n"
+        )
+        .contains(
+            "[profile.ci] pytest (line 4) and [profile.ci] test (line 5) name two test targets"
+        ));
+        assert!(error("[profile.ci]\ngo-test = \"./pool\"\n")
+            .contains("[profile.ci] go-test (line 2) needs go-run"));
+        assert!(error("[profile.ci]\nsuite = \"junit\"\n").contains("'junit' is not one of them"));
+        // A profile's target replaces the defaults' whole.
+        let chosen = effective(
+            &at("/p/flakehunt.toml"),
+            "[defaults]\ncargo-test = \"a\"\npackage = \"p\"\n[profile.ci]\npytest = \"t.py\"\n",
+            Some("ci"),
+        )
+        .expect("valid");
+        assert!(chosen.get("cargo-test").is_none() && chosen.get("package").is_none());
         assert_eq!(
             error("[profile.local]\njobs = 2\n"),
             "/p/flakehunt.toml: no [profile.ci]; its profiles: local"
