@@ -217,3 +217,43 @@ fn stop_rules_a_command_cannot_honour_are_not_offered_and_refused_with_its_own()
         assert!(stderr.contains(refusal), "{command}: {stderr}");
     }
 }
+
+#[test]
+fn window_budget_takes_runs_or_a_duration_as_hunt_and_bisect_do() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_flakehunt"))
+        .args([
+            "window",
+            "--sweep",
+            "sleep 0..1ms",
+            "--points",
+            "3",
+            "--budget",
+            "12",
+        ])
+        .args(["--json", "-q", "-j", "2", "--no-history", "--out"])
+        .arg(scratch.path().join("out"))
+        .args(["--", "true"])
+        .output()
+        .expect("run flakehunt");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let view: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(view["runs"], 12, "{view}");
+    let output = Command::new(env!("CARGO_BIN_EXE_flakehunt"))
+        .args([
+            "window",
+            "--sweep",
+            "sleep 0..1ms",
+            "--points",
+            "4",
+            "--budget",
+            "7",
+        ])
+        .args(["--", "true"])
+        .output()
+        .expect("run flakehunt");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("--budget 7 leaves fewer than 2 runs for each of the 4 delays"));
+}

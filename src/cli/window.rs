@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use crate::analysis::hunt::Budget;
 use crate::analysis::window::design::{Design, PHASES};
 use crate::analysis::window::{map_window, measured_delay, SweepSample};
 use crate::campaign::{launch_steered, prepare, Prepared, Steering};
@@ -47,9 +48,10 @@ pub struct WindowArgs {
         conflicts_with = "budget"
     )]
     pub runs_per_point: u64,
-    /// Spend this much time instead of a fixed number of runs (half on each phase).
-    #[arg(long, value_name = "DUR", value_parser = crate::cli::run::parse_duration)]
-    pub budget: Option<Duration>,
+    /// Budget of the sweep instead of --runs-per-point, as for hunt and bisect: a duration
+    /// (`5m`, half on each phase) or a number of runs (`2000`, shared by the delays).
+    #[arg(long, value_name = "DUR|N", value_parser = parse_window_budget)]
+    pub budget: Option<Budget>,
     /// Runner options, script and command, as for `flakehunt run`.
     #[command(flatten)]
     pub run: RunArgs,
@@ -57,7 +59,8 @@ pub struct WindowArgs {
 
 /// How window's limits combine, and examples, at the end of its `--help`.
 const WINDOW_HELP: &str = "Limits: the sweep makes --points x --runs-per-point runs (half spread \
-evenly over the delays, half where the failure rate changes), or spends --budget instead. run's \
+evenly over the delays, half where the failure rate changes); --budget N shares N runs between the \
+delays instead, --budget DUR spends a time. run's \
 stop rules -n, --duration and --max-failures do not apply.
 
 Examples:
@@ -65,6 +68,10 @@ Examples:
   flakehunt window --sweep 'sleep 0us..5ms' --points 20 --log --budget 5m \\
       --step 'wait-output ready' --step 'sleep 1ms' --step 'signal SIGTERM' -- ./server
   flakehunt window --sweep 'sleep 0us..2ms' --json --go-test ./srv --go-run TestShutdown";
+
+fn parse_window_budget(text: &str) -> Result<Budget> {
+    crate::cli::parse_budget(text)
+}
 
 /// A number of delays; a script step given here by mistake (the old spelling `--steps` sounds
 /// like `--step`) is pointed at `--step`.
@@ -102,12 +109,12 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
         max.as_secs_f64(),
         args.points,
         args.log,
-        args.budget.is_none().then_some(args.runs_per_point),
+        runs_per_point(&args),
     );
     let (prepared, step) = prepare_sweep(&args, &run_args, &design, db)?;
-    let mut sweeper = Sweeper::new(design, step, args.budget.map(|b| b / PHASES as u32));
+    let mut sweeper = Sweeper::new(design, step, time_budget(&args).map(|b| b / PHASES as u32));
     if !run_args.json {
-        sweeper.announce(1, (min, max), args.budget.is_none());
+        sweeper.announce(1, (min, max), time_budget(&args).is_none());
     }
     let result = launch_steered(&prepared, Vec::new(), Some(&mut sweeper))?;
     let campaigns = vec![result.summary.campaign.clone()];
@@ -253,6 +260,24 @@ impl Steering for Sweeper {
     }
 }
 
+/// Runs per delay: `--runs-per-point`, or `--budget N` shared between the delays; None when a
+/// time budget ends each phase instead.
+fn runs_per_point(args: &WindowArgs) -> Option<u64> {
+    match args.budget {
+        None => Some(args.runs_per_point),
+        Some(Budget::Runs(runs)) => Some(runs / args.points as u64),
+        Some(Budget::Time(_)) => None,
+    }
+}
+
+/// The time `--budget DUR` gives the sweep.
+fn time_budget(args: &WindowArgs) -> Option<Duration> {
+    match args.budget {
+        Some(Budget::Time(time)) => Some(time),
+        _ => None,
+    }
+}
+
 /// Reject flags window cannot honour, before anything runs.
 fn check(args: &WindowArgs) -> Result<()> {
     if args.points < 2 || args.points > 1000 {
@@ -269,6 +294,16 @@ fn check(args: &WindowArgs) -> Result<()> {
             "--step {count}: a script step, not a count; the number of delays is --points {}",
             count.trim()
         );
+    }
+    if let Some(Budget::Runs(runs)) = args.budget {
+        if runs < 2 * args.points as u64 {
+            bail!(
+                "--budget {runs} leaves fewer than 2 runs for each of the {} delays; give at \
+                 least {} runs, or fewer --points",
+                args.points,
+                2 * args.points
+            );
+        }
     }
     if args.runs_per_point < 2 {
         bail!("--runs-per-point must be at least 2");
@@ -303,7 +338,7 @@ fn prepare_sweep(
     db: &Path,
 ) -> Result<(Prepared, usize)> {
     let mut sweep_args = run_args.clone();
-    match args.budget {
+    match time_budget(args) {
         Some(budget) => sweep_args.duration = Some(budget),
         None => sweep_args.runs = Some(design.runs_per_phase * PHASES as u64),
     }
