@@ -97,6 +97,11 @@ fn colour_follows_the_terminal_and_the_conventions() {
     assert!(!piped(&db, &["history"], &[xterm]).contains(SGR));
     assert!(piped(&db, &["history", "--color", "always"], &[]).contains(SGR));
     assert!(piped(&db, &["show", "last"], &[("CLICOLOR_FORCE", "1")]).contains(SGR));
+    // clap's help follows --color too; a --color after `--` is the command's.
+    assert!(piped(&db, &["run", "--help", "--color", "always"], &[]).contains(SGR));
+    assert!(!piped(&db, &["run", "--help"], &[]).contains(SGR));
+    let after = command(&db, &["run", "-n", "1", "--", "--color", "always"], &[]).output();
+    assert!(!String::from_utf8_lossy(&after.expect("run").stderr).contains(SGR));
     // JSON never, even when forced.
     let json = piped(&db, &["show", "--json", "--color", "always"], &[]);
     assert!(!json.contains(SGR));

@@ -166,6 +166,33 @@ pub enum ColorWhen {
     Never,
 }
 
+/// The `--color` of a command line, read before clap parses it so that clap's own help and
+/// errors follow it too (options after `--` belong to the command run).
+pub fn color_of_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Option<clap::ColorChoice> {
+    let mut args = args.into_iter().skip(1);
+    let mut when = None;
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy().into_owned();
+        if arg == "--" {
+            break;
+        }
+        if arg == "--color" {
+            when = args
+                .next()
+                .map(|value| value.to_string_lossy().into_owned());
+        } else if let Some(value) = arg.strip_prefix("--color=") {
+            when = Some(value.to_string());
+        }
+    }
+    match when.as_deref() {
+        Some("always") => Some(clap::ColorChoice::Always),
+        Some("never") => Some(clap::ColorChoice::Never),
+        _ => None,
+    }
+}
+
 /// Turn the text views' colour on or off for standard output.
 fn choose_color(when: ColorWhen) {
     use anstream::ColorChoice;
