@@ -3,7 +3,7 @@
 # by hand, measured in the same run:
 #
 #  1. `flakehunt run --cargo-test NAME` against `for ...; do cargo test NAME; done`.
-#  2. `flakehunt run --go-test PKG --run NAME` against `for ...; do go test -count=1 -run NAME; done`.
+#  2. `flakehunt run --go-test PKG --go-run NAME` against `for ...; do go test -count=1 -run NAME; done`.
 #
 # Target: at least 20 times the reruns per second of the loop. Both sides run one test at a
 # time (-j 1), so the ratio is the cost of the rebuild-and-relaunch the loop pays every time.
@@ -59,7 +59,7 @@ for _ in $(seq "$loop_runs"); do (cd "$work/go" && go test -count=1 -run TestTri
 end=$(now)
 loop_rate=$(rate "$loop_runs" "$start" "$end")
 start=$(now)
-(cd "$work/go" && "$flakehunt" run --quiet -j 1 -n "$target_runs" --out "$work/out-go" --no-history --go-test . --run TestTrivial >/dev/null 2>&1)
+(cd "$work/go" && "$flakehunt" run --quiet -j 1 -n "$target_runs" --out "$work/out-go" --no-history --go-test . --go-run TestTrivial >/dev/null 2>&1)
 end=$(now)
 target_rate=$(rate "$target_runs" "$start" "$end")
 echo "  loop:          $loop_rate reruns/s"

@@ -10,6 +10,7 @@ pub(crate) mod bisect;
 pub(crate) mod bundle;
 pub(crate) mod campaign;
 pub mod cli;
+pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod diagnose;
 pub(crate) mod dispatch;

@@ -369,7 +369,7 @@ fn go_test_builds_once_and_reruns_exactly_that_test() {
     let project = go_project();
     let (code, summary, stderr) = project.run_json(
         "one",
-        &["-n", "8", "--go-test", "./pool", "--run", "TestFlaky"],
+        &["-n", "8", "--go-test", "./pool", "--go-run", "TestFlaky"],
     );
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(summary["failures"], 2);

@@ -26,9 +26,9 @@ fn window_end(handler_delay_us: u64) -> (f64, serde_json::Value, f64) {
             "--quiet",
             "-j",
             "2",
-            "--steps",
+            "--points",
             &STEPS.to_string(),
-            "--runs-per-step",
+            "--runs-per-point",
             &RUNS_PER_STEP.to_string(),
         ])
         .arg("--sweep")

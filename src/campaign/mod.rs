@@ -5,6 +5,7 @@
 pub mod coordinator;
 pub mod launch;
 pub mod per_test;
+pub mod recipe;
 pub mod setup;
 pub mod target;
 

@@ -83,6 +83,10 @@ pub struct CampaignRequest {
     /// Campaign id to use instead of a new one (the shards of one campaign share it, and with
     /// it every run's seed).
     pub campaign_id: Option<String>,
+    /// Which command asks for the campaign.
+    pub kind: crate::spec::CampaignKind,
+    /// The campaign this one repeats (`flakehunt rerun`).
+    pub rerun_of: Option<String>,
 }
 
 impl CampaignRequest {
@@ -114,6 +118,8 @@ impl CampaignRequest {
             only_flaky: None,
             shard: None,
             campaign_id: None,
+            kind: crate::spec::CampaignKind::Run,
+            rerun_of: None,
         }
     }
 }
@@ -201,6 +207,13 @@ pub fn prepare(request: &CampaignRequest, db: &Path) -> Result<Prepared> {
         target: planned.target.clone(),
         stacks: request.stacks,
         shard: request.shard,
+        kind: request.kind,
+        rerun_of: request.rerun_of.clone(),
+        recipe: Vec::new(),
+    };
+    let spec = CampaignSpec {
+        recipe: crate::campaign::recipe::recipe(request, &spec),
+        ..spec
     };
     let template = CommandTemplate {
         program,

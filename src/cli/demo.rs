@@ -69,6 +69,7 @@ pub fn execute(args: DemoArgs, db: &std::path::Path) -> Result<i32> {
         } else {
             ProgressMode::Auto
         },
+        kind: crate::spec::CampaignKind::Demo,
         ..CampaignRequest::new(vec![
             exe.into_os_string(),
             crate::demo::racy::DRIVER_SUBCOMMAND.into(),

@@ -128,23 +128,23 @@ fn show_with_parts(
         })
         .collect();
     let hunt = crate::store::hunt::hunt_of(store, id)?;
-    Ok(match (json, parts.is_empty()) {
-        (true, true) => report::history::show_json(summary)? + "\n",
-        (true, false) => {
-            let mut value: serde_json::Value =
-                serde_json::from_str(&report::history::show_json(summary)?)?;
+    let spec = query::campaign_spec(store, id)?;
+    if json {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&report::history::show_json(summary, row, &spec)?)?;
+        if !parts.is_empty() {
             let extra = report::hunt::show_parts_json(&parts, hunt.as_ref())?;
             if let (Some(object), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
                 object.extend(extra.clone());
             }
-            value.to_string() + "\n"
         }
-        (false, true) => report::history::show_text(summary, row),
-        (false, false) => {
-            report::history::show_text(summary, row)
-                + &report::hunt::show_parts_text(&parts, hunt.as_ref())
-        }
-    })
+        return Ok(value.to_string() + "\n");
+    }
+    let mut text = report::history::show_text(summary, row, &spec);
+    if !parts.is_empty() {
+        text += &report::hunt::show_parts_text(&parts, hunt.as_ref());
+    }
+    Ok(text)
 }
 
 /// `flakehunt log`.

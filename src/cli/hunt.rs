@@ -39,11 +39,16 @@ const BATCH_SPAN: Duration = Duration::from_millis(250);
 
 /// Arguments of `flakehunt hunt`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = HUNT_HELP)]
+// Hunt picks the shakes itself (--arms); a --shake is refused with that said.
+#[command(mut_arg("shake", |arg| arg.hide(true)))]
 pub struct HuntArgs {
-    /// Budget: a duration (`10m`) or a number of runs (`5000`).
+    /// Budget of the whole hunt, confirmation included: a duration (`10m`) or a number of runs
+    /// (`5000`).
     #[arg(long, value_name = "DUR|N", default_value = "10m")]
     pub budget: String,
-    /// The search ends once the arms have this many failures in all.
+    /// The search ends once the arms have this many failures in all (or when the budget is
+    /// spent, whichever comes first).
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub failures: u64,
     /// Arms to try, separated by `;` (`plain;pin=one-core;cpu-load=2`) [default: a set chosen
@@ -61,6 +66,18 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub run: RunArgs,
 }
+
+/// How hunt's limits combine, and examples, at the end of its `--help`.
+const HUNT_HELP: &str = "Limits: the search ends at --failures K failures over all arms or \
+when --budget is spent, whichever comes first; the confirmation then measures the winner \
+against plain with at most --confirm of the budget. run's -n, --duration and --max-failures \
+are not hunt's: write --budget N (runs), --budget DUR (time) and --failures K instead.
+
+Examples:
+  flakehunt hunt --budget 10m -- ./my_test
+  flakehunt hunt --budget 5000 --failures 5 --arms 'plain;pin=one-core;cpu-load=2' -- ./my_test
+  flakehunt hunt --cargo-test pool::tests::keeps_order && flakehunt run -n 1000 --shake best \\
+      --cargo-test pool::tests::keeps_order";
 
 /// Check the arguments that need no campaign, before anything runs.
 fn policy(args: &HuntArgs) -> Result<Policy> {

@@ -30,6 +30,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "The history database, unless --db is given.",
     ),
     (
+        "NO_COLOR, CLICOLOR_FORCE, TERM",
+        "With --color auto: NO_COLOR turns colour off, CLICOLOR_FORCE on even without a \
+         terminal, TERM=dumb off.",
+    ),
+    (
         "FLAKEHUNT_RUN, FLAKEHUNT_CAMPAIGN, FLAKEHUNT_SEED",
         "Set by flakehunt in each run: its 0-based index, the campaign id and its seed.",
     ),

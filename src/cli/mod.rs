@@ -3,6 +3,7 @@
 
 pub mod bisect;
 pub mod completions;
+pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod history;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod manpage;
 pub mod merge;
 pub mod report;
+pub mod rerun;
 pub mod run;
 pub mod search;
 pub mod target;
@@ -18,6 +20,8 @@ pub mod verdict;
 pub mod window;
 
 use clap::{Parser, Subcommand};
+
+use crate::spec::CampaignKind;
 
 /// Exit status: no failures (`verify`: fixed).
 pub const EXIT_OK: i32 = 0;
@@ -137,16 +141,104 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<std::path::PathBuf>,
 
+    /// Colour the text printed on standard output: `auto` (on a terminal, unless NO_COLOR is
+    /// set or TERM=dumb; CLICOLOR_FORCE forces it), `always` or `never`. JSON and files are
+    /// never coloured.
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto, hide_possible_values = true)]
+    pub color: ColorWhen,
+
+    /// Take run options from this profile of flakehunt.toml (`[profile.NAME]`, over its
+    /// `[defaults]`); options given on the command line win.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// Colour on a terminal that supports it, as NO_COLOR, CLICOLOR_FORCE and TERM say.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The `--color` of a command line, read before clap parses it so that clap's own help and
+/// errors follow it too (options after `--` belong to the command run).
+pub fn color_of_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Option<clap::ColorChoice> {
+    let mut args = args.into_iter().skip(1);
+    let mut when = None;
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy().into_owned();
+        if arg == "--" {
+            break;
+        }
+        if arg == "--color" {
+            when = args
+                .next()
+                .map(|value| value.to_string_lossy().into_owned());
+        } else if let Some(value) = arg.strip_prefix("--color=") {
+            when = Some(value.to_string());
+        }
+    }
+    match when.as_deref() {
+        Some("always") => Some(clap::ColorChoice::Always),
+        Some("never") => Some(clap::ColorChoice::Never),
+        _ => None,
+    }
+}
+
+/// Turn the text views' colour on or off for standard output.
+fn choose_color(when: ColorWhen) {
+    use anstream::ColorChoice;
+    let choice = match when {
+        ColorWhen::Auto => ColorChoice::Auto,
+        ColorWhen::Always => ColorChoice::Always,
+        ColorWhen::Never => ColorChoice::Never,
+    };
+    choice.write_global();
+    let resolved = anstream::AutoStream::choice(&std::io::stdout());
+    crate::report::style::set_enabled(resolved != ColorChoice::Never);
+}
+
+/// Mark each campaign command's run options with its kind, and fill in those the command line
+/// left out from flakehunt.toml.
+fn configure(cli: &mut Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let (run, kind) = match &mut cli.command {
+        Command::Run(args) => (args, CampaignKind::Run),
+        Command::Verify(args) => (&mut args.run, CampaignKind::Verify),
+        Command::Hunt(args) => (&mut args.run, CampaignKind::Hunt),
+        Command::Window(args) => (&mut args.run, CampaignKind::Window),
+        Command::Bisect(args) => (&mut args.run, CampaignKind::Bisect),
+        _ => return Ok(()),
+    };
+    run.kind = kind;
+    let Some((_, given)) = matches.subcommand() else {
+        return Ok(());
+    };
+    config::configure(cli.profile.as_deref(), run, given)
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rerun a command until a stop rule is reached, keeping every failure.
+    #[command(mut_arg("runs", run::unhide), mut_arg("duration", run::unhide))]
+    #[command(
+        mut_arg("max_failures", run::unhide),
+        mut_arg("only_flaky", run::unhide)
+    )]
+    #[command(after_help = run::RUN_EXAMPLES)]
     Run(run::RunArgs),
+    /// Start a recorded campaign again, as it ran; options given after the ID win.
+    Rerun(rerun::RerunArgs),
     /// Hunt the built-in racy example (a Linux analogue of Go issue 45638).
     Demo(demo::DemoArgs),
     /// List past campaigns, newest first.
@@ -169,6 +261,8 @@ pub enum Command {
     Window(window::WindowArgs),
     /// Find the perturbation (--shake) that reproduces a failure fastest.
     Hunt(hunt::HuntArgs),
+    /// Print the settings flakehunt.toml gives (with --profile), and where each comes from.
+    Config(config::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand with --dir.
@@ -201,13 +295,18 @@ pub enum Command {
     DemoDriver,
 }
 
-/// Run the parsed command line; returns the process exit status.
-pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+/// Run the parsed command line (`matches`, what clap parsed it from, tells the options given
+/// from the defaults); returns the process exit status.
+pub fn dispatch(mut cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<i32> {
     // The history's location is only worked out for commands that use it: internal commands
     // run once per run and must stay cheap.
+    choose_color(cli.color);
+    configure(&mut cli, matches)?;
     let db = || crate::store::resolve_path(cli.db.as_deref());
     match cli.command {
+        Command::Config(args) => config::execute(&args, cli.profile.as_deref()),
         Command::Run(args) => run::execute(args, &db()),
+        Command::Rerun(args) => rerun::execute(args, &db()),
         Command::Demo(args) => demo::execute(args, &db()),
         Command::History(args) => history::history(args, &db()),
         Command::Show(args) => history::show(args, &db()),

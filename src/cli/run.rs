@@ -19,31 +19,28 @@ use crate::store::report::Subject;
 use crate::store::{per_test, query, Store};
 use crate::target::TargetRequest;
 
-/// Arguments of `flakehunt run`.
+/// Runner options of every campaign command (`run`, `verify`, `hunt`, `window`, `bisect`) and
+/// the command or test target. The stop rules `-n`, `--duration` and `--max-failures` are
+/// hidden here: a command that honours them shows them (with [`unhide`]); the others
+/// keep them hidden so that a user who gives one anyway gets an error naming the command's own
+/// limits instead of clap's "unexpected argument".
 #[derive(Debug, Clone, Args)]
-#[command(after_help = "Examples:\n  \
-    flakehunt run -n 1000 -- go test -run TestCtrlHandler -count=1 ./runtime\n  \
-    flakehunt run --duration 10m --max-failures 3 -- ./my_test --only TestCtrlHandler\n  \
-    flakehunt run --timeout 30s --timeout-signal SIGABRT --on-timeout keep -- ./server_test\n  \
-    flakehunt run -n 500 --cargo-test pool::tests::results_keep_order\n  \
-    flakehunt run -n 500 --go-test ./runtime --run TestLibraryCtrlHandler --race\n  \
-    flakehunt run -n 200 --pytest tests/test_x.py::test_topic\n  \
-    flakehunt run -n 50 -- cargo test && flakehunt run --only-flaky -n 500")]
 pub struct RunArgs {
     /// Runs in parallel [default: number of CPUs].
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// Stop after N runs.
-    #[arg(short = 'n', long, value_name = "N")]
+    /// Stop after N runs. The stop rules (-n, --duration, --max-failures) combine: the first
+    /// one reached ends the campaign; with none, it runs until Ctrl-C.
+    #[arg(short = 'n', long, value_name = "N", hide = true)]
     pub runs: Option<u64>,
 
     /// Stop after this much time, e.g. 90s, 10m, 1h30m.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, hide = true)]
     pub duration: Option<Duration>,
 
     /// Stop after K failures.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", hide = true)]
     pub max_failures: Option<u64>,
 
     /// Time limit per run.
@@ -153,21 +150,41 @@ pub struct RunArgs {
     /// run i gets the same seed on every machine.
     #[arg(long, value_name = "ID")]
     pub campaign_id: Option<String>,
+    /// Which command the campaign is for (set by that command, not parsed).
+    #[arg(skip)]
+    pub kind: crate::spec::CampaignKind,
+
+    /// The campaign this one repeats (set by `flakehunt rerun`, not parsed).
+    #[arg(skip)]
+    pub rerun_of: Option<String>,
 
     /// A test target or suite options, instead of (or about) the command.
     #[command(flatten)]
     pub target: TargetArgs,
 
     /// The command to rerun, executed directly (no shell), after `--`; or a test target
-    /// (--cargo-test, --go-test, --pytest, --test, --only-flaky) instead.
+    /// (--cargo-test, --go-test, --pytest, --test, or one a flakehunt.toml profile names)
+    /// instead.
+    // Not required here: a flakehunt.toml profile may name the test target instead.
     #[arg(
-        required_unless_present_any = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
         conflicts_with_all = ["cargo_test", "go_test", "pytest", "test_name", "only_flaky"],
         trailing_var_arg = true,
         value_name = "COMMAND"
     )]
     pub command: Vec<OsString>,
 }
+
+/// Show an argument [`RunArgs`] hides, for a command that honours it:
+/// `#[command(mut_arg("duration", run::unhide))]`.
+pub fn unhide(arg: clap::Arg) -> clap::Arg {
+    arg.hide(false)
+}
+
+/// Examples at the end of `flakehunt run --help`.
+pub const RUN_EXAMPLES: &str = "Examples:
+  flakehunt run -n 1000 -- go test -run TestCtrlHandler -count=1 ./runtime
+  flakehunt run --duration 10m --max-failures 3 --shake cpu-load=2 -- ./my_test
+  flakehunt run -n 500 --cargo-test pool::tests::results_keep_order";
 
 /// `--on-timeout` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -280,6 +297,8 @@ impl RunArgs {
             only_flaky: self.target.only_flaky.clone(),
             shard: self.shard,
             campaign_id: self.campaign_id.clone(),
+            kind: self.kind,
+            rerun_of: self.rerun_of.clone(),
         }
     }
 }

@@ -28,13 +28,20 @@ pub struct TargetArgs {
     #[arg(long, value_name = "FEATURES", requires = "cargo_test")]
     pub features: Option<String>,
 
-    /// Rerun one Go test of package PKG (name it with --run): built once with `go test -c`,
+    /// Rerun one Go test of package PKG (name it with --go-run): built once with `go test -c`,
     /// then the binary runs `-test.run '^NAME$' -test.count=1 -test.v`.
     #[arg(long, value_name = "PKG", requires = "go_run", conflicts_with_all = ["pytest", "test_name", "only_flaky"])]
     pub go_test: Option<String>,
 
-    /// The Go test of `--go-test` (`TestX`, or `TestX/subtest`).
-    #[arg(long = "run", id = "go_run", value_name = "NAME", requires = "go_test")]
+    /// The Go test of `--go-test`, as go test's -run takes it (`TestX`, or `TestX/subtest`).
+    // Not `--run`, which reads like `--runs`; that spelling still works.
+    #[arg(
+        long = "go-run",
+        alias = "run",
+        id = "go_run",
+        value_name = "NAME",
+        requires = "go_test"
+    )]
     pub go_run: Option<String>,
 
     /// Build the Go test with the race detector (`go test -c -race`).
@@ -63,7 +70,14 @@ pub struct TargetArgs {
 
     /// Hunt each flaky test of a suite campaign alone, one campaign per test (`flakehunt run`
     /// only) [default campaign: the last one with flaky tests].
-    #[arg(long, value_name = "CAMPAIGN", num_args = 0..=1, default_missing_value = "last")]
+    // Hidden except on `run` (the others refuse it with a pointer to `run`).
+    #[arg(
+        long,
+        value_name = "CAMPAIGN",
+        num_args = 0..=1,
+        default_missing_value = "last",
+        hide = true
+    )]
     pub only_flaky: Option<String>,
 }
 

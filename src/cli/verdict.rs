@@ -48,6 +48,11 @@ pub struct PlanArgs {
 
 /// Arguments of `flakehunt verify`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = VERIFY_HELP)]
+#[command(mut_arg("duration", |arg| arg.hide(false).help(
+    "Give up after this much time: stopping before the planned runs, with no failure, is \
+     INCONCLUSIVE (exit 4)"
+)))]
 pub struct VerifyArgs {
     /// The campaign that showed the failure before the fix (`last` works).
     #[arg(long, value_name = "ID", conflicts_with = "baseline_rate")]
@@ -62,6 +67,15 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub run: RunArgs,
 }
+
+/// How verify's limits work, and examples, at the end of its `--help`.
+const VERIFY_HELP: &str = "Limits: verify works out how many clean runs prove the fix at \
+--confidence against the baseline and stops at the first failure (NOT FIXED); --duration \
+gives up earlier (INCONCLUSIVE). run's -n and --max-failures do not apply.
+
+Examples:
+  flakehunt verify --baseline last -- ./my_test
+  flakehunt verify --baseline-rate 1/3000 --duration 30m --cargo-test pool::tests::keeps_order";
 
 /// Arguments of `flakehunt compare`.
 #[derive(Debug, Clone, Args)]
@@ -205,7 +219,8 @@ pub fn verify(mut args: VerifyArgs, db: &Path) -> Result<i32> {
         },
     };
     let subject = Subject::Campaign(result.summary.campaign.clone());
-    let verdict = text.lines().next().map(str::to_string);
+    // The verdict line also goes into a report file: without colour.
+    let verdict = text.lines().next().map(report::style::plain);
     Ok(match &after {
         Some(after) => after.finish(|after| after.write(&subject, verdict), status),
         None => status,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use crate::analysis::hunt::Budget;
 use crate::analysis::window::design::{Design, PHASES};
 use crate::analysis::window::{map_window, measured_delay, SweepSample};
 use crate::campaign::{launch_steered, prepare, Prepared, Steering};
@@ -26,31 +27,65 @@ use crate::store::Store;
 
 /// Arguments of `flakehunt window`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = WINDOW_HELP)]
 pub struct WindowArgs {
     /// The delay to sweep: `sleep MIN..MAX` (e.g. `sleep 0us..20ms`). It replaces the first
     /// `sleep` step of the script; with no script, runs get `sleep`, then `signal SIGINT`.
     #[arg(long, value_name = "SPEC")]
     pub sweep: String,
-    /// Number of delays tried.
-    #[arg(long = "steps", value_name = "N", default_value_t = 40)]
+    /// Number of delays tried, from MIN to MAX.
+    #[arg(long = "points", alias = "steps", value_name = "N", default_value_t = 40, value_parser = parse_points)]
     pub points: usize,
     /// Space the delays geometrically instead of evenly.
     #[arg(long)]
     pub log: bool,
     /// Runs per delay (half spread evenly, half where the rate changes).
     #[arg(
-        long,
+        long = "runs-per-point",
+        alias = "runs-per-step",
         value_name = "N",
         default_value_t = 20,
         conflicts_with = "budget"
     )]
-    pub runs_per_step: u64,
-    /// Spend this much time instead of a fixed number of runs.
-    #[arg(long, value_name = "DUR", value_parser = crate::cli::run::parse_duration)]
-    pub budget: Option<Duration>,
+    pub runs_per_point: u64,
+    /// Budget of the sweep instead of --runs-per-point, as for hunt and bisect: a duration
+    /// (`5m`, half on each phase) or a number of runs (`2000`, shared by the delays).
+    #[arg(long, value_name = "DUR|N", value_parser = parse_window_budget)]
+    pub budget: Option<Budget>,
     /// Runner options, script and command, as for `flakehunt run`.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// How window's limits combine, and examples, at the end of its `--help`.
+const WINDOW_HELP: &str = "Limits: the sweep makes --points x --runs-per-point runs (half spread \
+evenly over the delays, half where the failure rate changes); --budget N shares N runs between the \
+delays instead, --budget DUR spends a time. run's \
+stop rules -n, --duration and --max-failures do not apply.
+
+Examples:
+  flakehunt window --sweep 'sleep 0us..20ms' -- ./server_test
+  flakehunt window --sweep 'sleep 0us..5ms' --points 20 --log --budget 5m \\
+      --step 'wait-output ready' --step 'sleep 1ms' --step 'signal SIGTERM' -- ./server
+  flakehunt window --sweep 'sleep 0us..2ms' --json --go-test ./srv --go-run TestShutdown";
+
+fn parse_window_budget(text: &str) -> Result<Budget> {
+    crate::cli::parse_budget(text)
+}
+
+/// A number of delays; a script step given here by mistake (the old spelling `--steps` sounds
+/// like `--step`) is pointed at `--step`.
+fn parse_points(text: &str) -> Result<usize, String> {
+    text.trim().parse::<usize>().map_err(|_| {
+        if Script::from_steps(&[text.to_string()]).is_ok() {
+            format!(
+                "'{text}' is not a number of delays; a script step goes in --step (singular), \
+                 e.g. --step '{text}'"
+            )
+        } else {
+            format!("'{text}' is not a number of delays; write e.g. --points 40")
+        }
+    })
 }
 
 fn parse_sweep(text: &str) -> Result<(Duration, Duration)> {
@@ -75,12 +110,12 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
         max.as_secs_f64(),
         args.points,
         args.log,
-        args.budget.is_none().then_some(args.runs_per_step),
+        runs_per_point(&args),
     );
     let (prepared, step) = prepare_sweep(&args, &run_args, &design, db)?;
-    let mut sweeper = Sweeper::new(design, step, args.budget.map(|b| b / PHASES as u32));
+    let mut sweeper = Sweeper::new(design, step, time_budget(&args).map(|b| b / PHASES as u32));
     if !run_args.json {
-        sweeper.announce(1, (min, max), args.budget.is_none());
+        sweeper.announce(1, (min, max), time_budget(&args).is_none());
     }
     let result = launch_steered(&prepared, Vec::new(), Some(&mut sweeper))?;
     let campaigns = vec![result.summary.campaign.clone()];
@@ -226,16 +261,56 @@ impl Steering for Sweeper {
     }
 }
 
+/// Runs per delay: `--runs-per-point`, or `--budget N` shared between the delays; None when a
+/// time budget ends each phase instead.
+fn runs_per_point(args: &WindowArgs) -> Option<u64> {
+    match args.budget {
+        None => Some(args.runs_per_point),
+        Some(Budget::Runs(runs)) => Some(runs / args.points as u64),
+        Some(Budget::Time(_)) => None,
+    }
+}
+
+/// The time `--budget DUR` gives the sweep.
+fn time_budget(args: &WindowArgs) -> Option<Duration> {
+    match args.budget {
+        Some(Budget::Time(time)) => Some(time),
+        _ => None,
+    }
+}
+
 /// Reject flags window cannot honour, before anything runs.
 fn check(args: &WindowArgs) -> Result<()> {
     if args.points < 2 || args.points > 1000 {
-        bail!("--steps must be between 2 and 1000");
+        bail!("--points must be between 2 and 1000");
     }
-    if args.runs_per_step < 2 {
-        bail!("--runs-per-step must be at least 2");
+    // `--step 40` is the number of delays under the name `--steps` used to have.
+    if let Some(count) = args
+        .run
+        .steps
+        .iter()
+        .find(|step| step.trim().parse::<u64>().is_ok())
+    {
+        bail!(
+            "--step {count}: a script step, not a count; the number of delays is --points {}",
+            count.trim()
+        );
+    }
+    if let Some(Budget::Runs(runs)) = args.budget {
+        if runs < 2 * args.points as u64 {
+            bail!(
+                "--budget {runs} leaves fewer than 2 runs for each of the {} delays; give at \
+                 least {} runs, or fewer --points",
+                args.points,
+                2 * args.points
+            );
+        }
+    }
+    if args.runs_per_point < 2 {
+        bail!("--runs-per-point must be at least 2");
     }
     if args.run.runs.is_some() || args.run.duration.is_some() || args.run.max_failures.is_some() {
-        bail!("window decides how many runs it needs; use --runs-per-step or --budget instead of -n/--duration/--max-failures");
+        bail!("window decides how many runs it needs; use --points, --runs-per-point or --budget instead of -n/--duration/--max-failures");
     }
     Ok(())
 }
@@ -264,7 +339,7 @@ fn prepare_sweep(
     db: &Path,
 ) -> Result<(Prepared, usize)> {
     let mut sweep_args = run_args.clone();
-    match args.budget {
+    match time_budget(args) {
         Some(budget) => sweep_args.duration = Some(budget),
         None => sweep_args.runs = Some(design.runs_per_phase * PHASES as u64),
     }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::analysis::spec_diff::SpecDifference;
 use crate::analysis::verdict::{Comparison, Direction};
 use crate::report::format::{format_p, format_rate, significant};
+use crate::report::style::{paint, Role};
 use crate::report::thousands;
 use crate::text::escape_line;
 
@@ -130,10 +131,15 @@ fn verdict_into(out: &mut String, comparison: &Comparison) -> std::fmt::Result {
         ),
         _ => String::new(),
     };
+    let role = match comparison.verdict {
+        Direction::Better => Role::Pass,
+        Direction::Worse => Role::Fail,
+        Direction::Indistinguishable => Role::Warn,
+    };
     writeln!(
         out,
         "verdict: B is {} ({TEST}, {}){ratio}",
-        comparison.verdict.as_str(),
+        paint(role, comparison.verdict.as_str()),
         format_p(comparison.p)
     )?;
     let alpha = 1.0 - comparison.confidence;

@@ -5,6 +5,7 @@
 pub mod bisect;
 pub mod bisect_report;
 pub mod compare;
+pub mod config;
 pub mod demo;
 pub mod export;
 pub mod flakes;
@@ -18,6 +19,7 @@ pub mod junit;
 pub mod markdown;
 pub mod plan;
 pub mod search;
+pub mod style;
 pub mod summary;
 #[cfg(test)]
 pub(crate) mod testing;

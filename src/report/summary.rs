@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::analysis::summary::{DurationStats, Summary};
 use crate::record::FailureKind;
 use crate::report::format::{format_rate, one_in};
+use crate::report::style::{paint, Role};
 use crate::report::{compact_duration, display_path, thousands};
 use crate::text::escape_line;
 
@@ -41,12 +42,16 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
     if let Some(target) = &s.target {
         crate::report::flakes::write_target(out, target)?;
     }
+    let failures = thousands(s.failures);
     write!(
         out,
         "  runs       {}   passes {}   failures {}",
         thousands(s.runs),
-        thousands(s.passes),
-        thousands(s.failures)
+        paint(Role::Pass, &thousands(s.passes)),
+        match s.failures {
+            0 => failures,
+            _ => paint(Role::Fail, &failures),
+        }
     )?;
     if s.ignored > 0 {
         write!(out, "   ignored {}", thousands(s.ignored))?;
@@ -102,11 +107,8 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
     }
     if !s.signatures.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "  {:>7}  {:>7}  {:<12}  signature",
-            "count", "first", "id"
-        )?;
+        let header = format!("  {:>7}  {:>7}  {:<12}  signature", "count", "first", "id");
+        writeln!(out, "{}", paint(Role::Dim, &header))?;
         for signature in &s.signatures {
             let marker = if signature.ignored { " (ignored)" } else { "" };
             writeln!(
@@ -123,11 +125,11 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
             if let Some(example) = &signature.example {
                 writeln!(
                     out,
-                    "  {:>7}  {:>7}  {:<12}  log  {}",
+                    "  {:>7}  {:>7}  {:<12}  {}",
                     "",
                     "",
                     "",
-                    display_path(example)
+                    paint(Role::Dim, &format!("log  {}", display_path(example)))
                 )?;
             }
         }
@@ -142,7 +144,8 @@ fn render_into(out: &mut String, s: &Summary) -> std::fmt::Result {
     }
     if s.failures + s.ignored > 0 {
         writeln!(out)?;
-        writeln!(out, "  failures saved in {}", display_path(&s.out_dir))?;
+        let saved = format!("failures saved in {}", display_path(&s.out_dir));
+        writeln!(out, "  {}", paint(Role::Dim, &saved))?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::analysis::verdict::{Against, Novelty, VerifyOutcome, VerifyPlan, VerifyVerdict};
 use crate::report::format::{format_p, format_rate, one_in, significant};
 use crate::report::plan::wall_time;
+use crate::report::style::{paint, Role};
 use crate::report::thousands;
 use crate::text::escape_line;
 
@@ -86,7 +87,8 @@ fn render_into(out: &mut String, outcome: &VerifyOutcome) -> std::fmt::Result {
             };
             writeln!(
                 out,
-                "NOT FIXED: failed at run {}, {which} {}: {}",
+                "{}: failed at run {}, {which} {}: {}",
+                paint(Role::Fail, "NOT FIXED"),
                 failure.run,
                 failure.signature,
                 escape_line(failure.text.as_bytes(), 160)
@@ -94,7 +96,8 @@ fn render_into(out: &mut String, outcome: &VerifyOutcome) -> std::fmt::Result {
         }
         VerifyVerdict::Fixed { upper_bound } => writeln!(
             out,
-            "FIXED at {percent}% confidence: {}; {} clean runs (rate < {}, {})",
+            "{} at {percent}% confidence: {}; {} clean runs (rate < {}, {})",
+            paint(Role::Pass, "FIXED"),
             claim(plan),
             thousands(outcome.clean),
             format_rate(*upper_bound),
@@ -102,7 +105,8 @@ fn render_into(out: &mut String, outcome: &VerifyOutcome) -> std::fmt::Result {
         )?,
         VerifyVerdict::Inconclusive => writeln!(
             out,
-            "INCONCLUSIVE: only {} of the {} clean runs needed ({})",
+            "{}: only {} of the {} clean runs needed ({})",
+            paint(Role::Warn, "INCONCLUSIVE"),
             thousands(outcome.clean),
             thousands(plan.required),
             outcome.stop_reason

@@ -54,6 +54,45 @@ pub struct CampaignSpec {
     pub stacks: bool,
     /// The slice of a larger campaign this process runs (`--shard K/N`); None: all of it.
     pub shard: Option<Shard>,
+    /// Which command ran the campaign.
+    pub kind: CampaignKind,
+    /// The campaign this one repeats (`flakehunt rerun`).
+    pub rerun_of: Option<String>,
+    /// `flakehunt run` arguments that repeat the campaign (`flakehunt rerun`), its command
+    /// after `--`; empty when it cannot be repeated that way.
+    pub recipe: Vec<String>,
+}
+
+/// The command that ran a campaign, as `flakehunt history` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CampaignKind {
+    /// `flakehunt run` (also a test target or a suite).
+    #[default]
+    Run,
+    /// `flakehunt verify`.
+    Verify,
+    /// `flakehunt hunt`.
+    Hunt,
+    /// `flakehunt window`.
+    Window,
+    /// One probe of `flakehunt bisect`.
+    Bisect,
+    /// `flakehunt demo`.
+    Demo,
+}
+
+impl CampaignKind {
+    /// The name stored and shown (`run`, `verify`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignKind::Run => "run",
+            CampaignKind::Verify => "verify",
+            CampaignKind::Hunt => "hunt",
+            CampaignKind::Window => "window",
+            CampaignKind::Bisect => "bisect",
+            CampaignKind::Demo => "demo",
+        }
+    }
 }
 
 /// Shard `number` of `count`: the runs of a campaign whose index `i` has `i % count ==
@@ -192,6 +231,9 @@ impl CampaignSpec {
             "seed": self.seed,
             "stacks": self.stacks,
             "shard": self.shard.map(|shard| shard.to_string()),
+            "kind": self.kind.as_str(),
+            "rerun_of": self.rerun_of,
+            "recipe": (!self.recipe.is_empty()).then_some(&self.recipe),
             "script": self.script.as_ref().map(|script| {
                 script.steps.iter().map(|step| step.describe()).collect::<Vec<_>>()
             }),

@@ -38,6 +38,13 @@ pub struct CampaignRow {
     pub out_dir: Option<String>,
     /// Why it stopped.
     pub stop_reason: Option<String>,
+    /// The command that ran it: `run`, `suite` (a run read test by test), `verify`, `hunt`,
+    /// `window`, `bisect` or `demo`.
+    pub kind: String,
+    /// The campaign it repeats (`flakehunt rerun`).
+    pub rerun_of: Option<String>,
+    /// Its perturbation: the `--shake`, or its parts' (`3 arms` when they differ).
+    pub shake: Option<String>,
     #[serde(skip)]
     summary: Option<String>,
 }
@@ -58,13 +65,22 @@ impl CampaignRow {
             host: None,
             out_dir: None,
             stop_reason: None,
+            kind: "run".into(),
+            rerun_of: None,
+            shake: None,
             summary: None,
         }
     }
 }
 
+/// The columns [`campaign_from_row`] reads. A campaign recorded before its spec named its
+/// kind is recognised by the tables its command fills.
 const CAMPAIGN_COLUMNS: &str = "id, started_at, ended_at, command, runs, failures, git_commit, \
-                                git_dirty, host, out_dir, stop_reason, summary";
+    git_dirty, host, out_dir, stop_reason, summary, spec, \
+    CASE WHEN EXISTS (SELECT 1 FROM hunts h WHERE h.campaign = campaigns.id) THEN 'hunt' \
+         WHEN EXISTS (SELECT 1 FROM windows w WHERE w.id = campaigns.id) THEN 'window' \
+         WHEN EXISTS (SELECT 1 FROM bisect_probes b WHERE b.campaign = campaigns.id) \
+         THEN 'bisect' END";
 
 fn campaign_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CampaignRow> {
     let command: String = row.get(3)?;
@@ -81,7 +97,44 @@ fn campaign_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CampaignRow> {
         out_dir: row.get(9)?,
         stop_reason: row.get(10)?,
         summary: row.get(11)?,
-    })
+        kind: String::new(),
+        rerun_of: None,
+        shake: None,
+    }
+    .with_spec(&row.get::<_, String>(12)?, row.get(13)?))
+}
+
+impl CampaignRow {
+    /// Kind, link and perturbation from the stored spec (`found`: the kind the tables show).
+    fn with_spec(mut self, spec: &str, found: Option<String>) -> CampaignRow {
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let text = |key: &str| spec.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let kind = text("kind").or(found).unwrap_or_else(|| "run".into());
+        self.kind = if kind == "run" && !spec["suite"].is_null() {
+            "suite".into()
+        } else {
+            kind
+        };
+        self.rerun_of = text("rerun_of");
+        self.shake = text("shake").or_else(|| parts_shake(&spec));
+        self
+    }
+}
+
+/// A campaign of parts: their one shake (a window's phases share it), or how many arms there
+/// are when their shakes differ (a hunt's).
+fn parts_shake(spec: &serde_json::Value) -> Option<String> {
+    let parts = spec.get("parts")?.as_array()?;
+    let mut shakes: Vec<Option<&str>> = parts
+        .iter()
+        .map(|part| part.get("shake").and_then(|v| v.as_str()))
+        .collect();
+    shakes.sort_unstable();
+    shakes.dedup();
+    match shakes.as_slice() {
+        [one] => one.map(str::to_string),
+        _ => Some(format!("{} arms", parts.len())),
+    }
 }
 
 /// Campaigns, newest first.

@@ -153,7 +153,7 @@ fn go_package_of(name: &str, dir: &Path, root: &Path) -> Result<(String, String)
         several => {
             let listed: Vec<String> = several.iter().map(|d| d.display().to_string()).collect();
             bail!(
-                "several Go packages have a test {top}; use --go-test PKG --run {name}:{}",
+                "several Go packages have a test {top}; use --go-test PKG --go-run {name}:{}",
                 candidate_list(&listed, 20)
             )
         }

@@ -32,10 +32,10 @@ struct Package {
 /// Build (or reuse) the test binary of `package` and check that it has test `name`.
 pub fn resolve(package: &str, name: &str, race: bool, dir: &Path) -> Result<Resolved> {
     if name.trim().is_empty() {
-        bail!("--run needs a test name, e.g. --go-test ./pool --run TestResultsKeepOrder");
+        bail!("--go-run needs a test name, e.g. --go-test ./pool --go-run TestResultsKeepOrder");
     }
     if package.trim().is_empty() {
-        bail!("--go-test needs a package, e.g. --go-test ./pool --run TestResultsKeepOrder");
+        bail!("--go-test needs a package, e.g. --go-test ./pool --go-run TestResultsKeepOrder");
     }
     let started = Instant::now();
     let found = locate(package, dir)?;

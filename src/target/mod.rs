@@ -34,7 +34,7 @@ pub enum TargetRequest {
         /// `--features F`.
         features: Option<String>,
     },
-    /// `--go-test PKG --run NAME [--race]`.
+    /// `--go-test PKG --go-run NAME [--race]`.
     Go {
         /// Package pattern as `go test` takes it (`./runtime`, `example.com/x/pool`).
         package: String,
