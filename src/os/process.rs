@@ -70,6 +70,11 @@ mod tests {
         assert!(is_alive(std::process::id()));
         // SAFETY: getpgrp has no preconditions.
         let group = unsafe { libc::getpgrp() };
+        // Inside a PID namespace the group may lead from outside it, where it has no number.
+        if group == 0 {
+            println!("skipped: this process group was created outside the PID namespace");
+            return;
+        }
         assert!(is_group_alive(group as u32));
     }
 
