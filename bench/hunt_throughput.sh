@@ -11,12 +11,19 @@
 # pay for itself), so hunt's runs per second should stay within the share its slower arms cost.
 # Target: hunt / run >= 0.8.
 #
-# Usage: bench/hunt_throughput.sh [DURATION] [JOBS] [ROUNDS]   (defaults: 20s 2 3)
+# Usage: bench/hunt_throughput.sh [--quick] [DURATION] [JOBS] [ROUNDS]   (defaults: 20s 2 3;
+#   --quick: 5s 2 2, about a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-20s}
+if [ "${1:-}" = "--quick" ]; then
+    shift
+    duration=${1:-5s}
+    rounds=${3:-2}
+else
+    duration=${1:-20s}
+    rounds=${3:-3}
+fi
 jobs=${2:-2}
-rounds=${3:-3}
 
 cargo build --release --quiet -p flakehunt -p flakehunt-fixtures
 work=$(mktemp -d)

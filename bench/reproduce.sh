@@ -20,11 +20,23 @@
 #
 # Fixtures that reproduce within seconds get up to 15 attempts, so their medians mean something.
 #
-# Usage: bench/reproduce.sh [SEEDS] [BUDGET] [K]   (defaults: 3 40s 3)
+# Usage: bench/reproduce.sh [--quick] [SEEDS] [BUDGET] [K]   (defaults: 3 40s 3)
+#   --quick: defaults 2 15s 3, at most 4 attempts per fixture and no more than 2 s of waiting
+#   for a quiet machine (a first look in about 10 minutes; the full run takes about an hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=${1:-3}
-budget=${2:-40s}
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+    quick=1
+    shift
+fi
+if [ "$quick" = 1 ]; then
+    seeds=${1:-2}
+    budget=${2:-15s}
+else
+    seeds=${1:-3}
+    budget=${2:-40s}
+fi
 failures=${3:-3}
 
 command -v cc >/dev/null 2>&1 || { echo "reproduce.sh: a C compiler (cc) is required" >&2; exit 2; }
@@ -47,7 +59,7 @@ fi
 cp fixtures/runtimes/thread_start_race.py "$work/bin/thread_start_race.py"
 cp "${CARGO_TARGET_DIR:-target}/release/fh-futex-race" "$work/bin/fh-futex-race"
 
-python3 - "$flakehunt" "$work" "$seeds" "$budget" "$failures" <<'PY'
+python3 - "$flakehunt" "$work" "$seeds" "$budget" "$failures" "$quick" <<'PY'
 import json
 import os
 import statistics
@@ -57,6 +69,7 @@ import tempfile
 import time
 
 flakehunt, work, seeds, budget, failures = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+quick = sys.argv[6] == "1"
 bin_dir = os.path.join(work, "bin")
 fixtures = sorted(os.listdir(bin_dir))
 
@@ -94,7 +107,7 @@ def wait_until_quiet(limit=10):
 def attempt(method, prog):
     """One campaign: (reached K, seconds to K or the budget, runs, failures, winning arm,
     quiet machine before it)."""
-    quiet = wait_until_quiet()
+    quiet = wait_until_quiet(2 if quick else 10)
     with tempfile.TemporaryDirectory(dir=work, prefix="out-") as out:
         common = ["--json", "--no-history", "-j", "2", "--out", os.path.join(out, "o")]
         if method == "plain":
@@ -118,8 +131,8 @@ def attempt(method, prog):
 
 # Times to K failures vary a lot (a gamma distribution for a steady rate): fixtures that
 # reproduce within seconds get more attempts, up to MAX_ATTEMPTS or FIXTURE_TIME of campaigns.
-MAX_ATTEMPTS = 15
-FIXTURE_TIME = 30.0
+MAX_ATTEMPTS = 4 if quick else 15
+FIXTURE_TIME = 10.0 if quick else 30.0
 results = {name: {"plain": [], "hunt": []} for name in fixtures}
 noisy = 0
 for name in fixtures:
