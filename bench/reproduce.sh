@@ -21,7 +21,7 @@
 # Fixtures that reproduce within seconds get up to 15 attempts, so their medians mean something.
 #
 # Usage: bench/reproduce.sh [--quick] [SEEDS] [BUDGET] [K]   (defaults: 3 40s 3)
-#   --quick: defaults 2 15s 3, at most 4 attempts per fixture and no more than 2 s of waiting
+#   --quick: defaults 2 15s 3, at most max(SEEDS, 4) attempts and no more than 2 s of waiting
 #   for a quiet machine (a first look in about 10 minutes; the full run takes about an hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -131,7 +131,7 @@ def attempt(method, prog):
 
 # Times to K failures vary a lot (a gamma distribution for a steady rate): fixtures that
 # reproduce within seconds get more attempts, up to MAX_ATTEMPTS or FIXTURE_TIME of campaigns.
-MAX_ATTEMPTS = 4 if quick else 15
+MAX_ATTEMPTS = max(seeds, 4 if quick else 15)
 FIXTURE_TIME = 10.0 if quick else 30.0
 results = {name: {"plain": [], "hunt": []} for name in fixtures}
 noisy = 0
