@@ -414,3 +414,72 @@ impl Steering for Hunter {
         std::mem::take(&mut self.messages)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> HuntRequest {
+        HuntRequest {
+            campaign: CampaignRequest::new(vec!["true".into()]),
+            failures: 3,
+            budget: Budget::Time(Duration::from_secs(60)),
+            arms: None,
+            batch: None,
+            confirm: 0.2,
+            quiet: true,
+        }
+    }
+
+    fn refused(change: impl FnOnce(&mut HuntRequest)) -> String {
+        let mut request = request();
+        change(&mut request);
+        match policy(&request) {
+            Ok(policy) => panic!("accepted: {policy:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_policy_follows_the_request() {
+        let policy = policy(&request()).expect("valid");
+        assert_eq!(policy.failures, 3);
+        assert_eq!(policy.budget, Budget::Time(Duration::from_secs(60)));
+        assert!(matches!(policy.batch, BatchSize::Span { span, .. } if span == BATCH_SPAN));
+        let mut fixed = request();
+        fixed.batch = Some(7);
+        assert_eq!(
+            super::policy(&fixed).expect("valid").batch,
+            BatchSize::Fixed(7)
+        );
+    }
+
+    #[test]
+    fn what_the_hunt_decides_itself_is_refused() {
+        assert!(refused(|r| r.failures = 0).contains("--failures"));
+        assert!(refused(|r| r.campaign.stop.runs = Some(10)).contains("--budget"));
+        assert!(
+            refused(|r| r.campaign.stop.duration = Some(Duration::from_secs(1)))
+                .contains("--budget")
+        );
+        assert!(refused(|r| r.campaign.stop.max_failures = Some(1)).contains("--failures"));
+        assert!(refused(|r| r.campaign.shake = Some("noise".into())).contains("--arms"));
+        assert!(refused(|r| r.confirm = 1.0).contains("--confirm"));
+        assert!(refused(|r| r.confirm = -0.1).contains("--confirm"));
+        assert!(refused(|r| r.batch = Some(0)).contains("--batch"));
+    }
+
+    #[test]
+    fn listed_arms_become_parts_and_bad_ones_are_named() {
+        let detection = detect(Path::new("/bin/true"), &[]);
+        let (parts, preamble) =
+            choose_arms(Some("plain; jitter=1ms ;;"), &detection).expect("valid arms");
+        let labels: Vec<&str> = parts.iter().map(|part| part.label.as_str()).collect();
+        assert_eq!(labels, ["plain", "jitter=1ms"]);
+        assert!(parts[0].shake.is_none() && parts[1].shake.is_some());
+        assert!(preamble.contains("plain; jitter=1ms"), "{preamble}");
+        let error = choose_arms(Some("plain;bogus=1"), &detection).expect_err("bad arm");
+        assert!(error.to_string().contains("arm 'bogus=1'"), "{error}");
+        assert!(choose_arms(Some(" ; "), &detection).is_err());
+    }
+}
