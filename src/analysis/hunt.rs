@@ -366,6 +366,11 @@ impl Bandit {
         })
     }
 
+    /// The rules it follows.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The arms' tallies so far, in the order given.
     pub fn arms(&self) -> &[ArmTally] {
         &self.arms

@@ -1,8 +1,9 @@
 //! The campaign core that every command runs through: [`setup`] turns a request into a checked
 //! spec, [`launch`] wires the sinks, history and guard around it, and the [`coordinator`]
-//! drives the runner and summarises. Commands only parse arguments and render results.
+//! drives the runner and summarises; [`hunt`] runs a hunt as one campaign of its arms. Commands only parse arguments and render results.
 
 pub mod coordinator;
+pub mod hunt;
 pub mod launch;
 pub mod per_test;
 pub mod recipe;

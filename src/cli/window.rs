@@ -11,11 +11,12 @@ use clap::Args;
 
 use crate::analysis::hunt::Budget;
 use crate::analysis::window::design::{Design, PHASES};
-use crate::analysis::window::{map_window, measured_delay, SweepSample};
+use crate::analysis::window::{map_window, measured_delay, SweepSample, WindowMap};
+use crate::campaign::CampaignResult;
 use crate::campaign::{launch_steered, prepare, Prepared, Steering};
 use crate::cli::report::AfterReport;
-use crate::cli::run::RunArgs;
-use crate::cli::EXIT_OK;
+use crate::cli::run::{exit_status, RunArgs};
+use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_RUNTIME};
 use crate::record::FinishedRun;
 use crate::report;
 use crate::report::window::{Phase, WindowView};
@@ -118,12 +119,14 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
         sweeper.announce(1, (min, max), time_budget(&args).is_none());
     }
     let result = launch_steered(&prepared, Vec::new(), Some(&mut sweeper))?;
+    let mut status = sweep_status(&result);
     let campaigns = vec![result.summary.campaign.clone()];
     let map = map_window(&sweeper.samples, &sweeper.design.points);
-    if !args.run.no_history {
-        let mut store = Store::open(db)?;
-        crate::store::window::save(&mut store, &campaigns, &args.sweep, &map)?;
-    }
+    // What ran is shown even when it cannot be recorded.
+    let saved = match args.run.no_history {
+        true => Ok(()),
+        false => save_map(db, &campaigns, &args.sweep, &map),
+    };
     let subject = campaigns.first().cloned().map(Subject::Window);
     let view = WindowView {
         sweep: args.sweep,
@@ -137,10 +140,29 @@ pub fn execute(mut args: WindowArgs, db: &Path) -> Result<i32> {
         report::window::text(&view)
     };
     crate::cli::print_stdout(&rendered)?;
+    if let Err(error) = saved {
+        eprintln!("flakehunt: error: the window map was not recorded: {error:#}");
+        status = EXIT_RUNTIME;
+    }
     Ok(match (&after, subject) {
-        (Some(after), Some(subject)) => after.finish(|after| after.write(&subject, None), EXIT_OK),
-        _ => EXIT_OK,
+        (Some(after), Some(subject)) => after.finish(|after| after.write(&subject, None), status),
+        _ => status,
     })
+}
+
+/// Record the window map in the history.
+fn save_map(db: &Path, campaigns: &[String], sweep: &str, map: &WindowMap) -> Result<()> {
+    let mut store = Store::open(db)?;
+    crate::store::window::save(&mut store, campaigns, sweep, map)
+}
+
+/// The sweep's exit status: failures are what it maps, not an error; an interrupt, a run that
+/// could not start or a runtime error still count.
+fn sweep_status(result: &CampaignResult) -> i32 {
+    match exit_status(result) {
+        EXIT_FAILURES => EXIT_OK,
+        status => status,
+    }
 }
 
 /// Labels of the sweep's parts: the even first phase, then the refined one.
