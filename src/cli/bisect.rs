@@ -24,7 +24,7 @@ use crate::report::bisect::NaiveRow;
     flakehunt bisect --good v1.4 --bad main --build 'make -j4' -- ./run_test.sh\n  \
     flakehunt bisect --good v1.4 --bad main --rate 1/1000 --signature 'deadline exceeded' -- go test -run TestDial ./net\n  \
     flakehunt bisect --good v1.4 --bad main --cargo-test pool::tests::keeps_order -p pool\n  \
-    flakehunt bisect --good v1.4 --bad main --go-test ./net --run TestDial --rate 1/1000\n  \
+    flakehunt bisect --good v1.4 --bad main --go-test ./net --go-run TestDial --rate 1/1000\n  \
     flakehunt bisect --simulate --commits 64 --rate 0.001 --trials 200")]
 pub struct BisectArgs {
     /// A commit without the failure.

@@ -233,7 +233,10 @@ pub enum Command {
     #[command(mut_arg("runs", run::unhide), mut_arg("duration", run::unhide))]
     #[command(
         mut_arg("max_failures", run::unhide),
-        mut_arg("only_flaky", run::unhide)
+        mut_arg("only_flaky", run::unhide),
+        mut_arg("shard", run::unhide),
+        mut_arg("export", run::unhide),
+        mut_arg("campaign_id", run::unhide)
     )]
     #[command(after_help = run::RUN_EXAMPLES)]
     Run(run::RunArgs),
@@ -267,7 +270,7 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand with --dir.
     Manpage(manpage::ManpageArgs),
-    /// Write a campaign, sweep, hunt or history query as HTML, Markdown, JUnit or annotations.
+    /// Write a campaign, sweep, hunt, bisection or history query as HTML, Markdown, JUnit or annotations.
     Report(report::ReportArgs),
     /// Find the commit that introduced a rare failure (flake-aware bisection).
     Bisect(Box<bisect::BisectArgs>),

@@ -139,16 +139,16 @@ pub struct RunArgs {
 
     /// Run only shard K of N: the runs whose index i has i % N == K-1, numbered as in the
     /// whole campaign (FLAKEHUNT_RUN, seeds). With -n R the N shards together do runs 0..R.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, hide = true)]
     pub shard: Option<crate::spec::Shard>,
 
     /// Write the campaign as a portable bundle to FILE at the end (for `flakehunt merge`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", hide = true)]
     pub export: Option<PathBuf>,
 
     /// Use this campaign id instead of a new one: the shards of one campaign share it, so
     /// run i gets the same seed on every machine.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", hide = true)]
     pub campaign_id: Option<String>,
     /// Which command the campaign is for (set by that command, not parsed).
     #[arg(skip)]
