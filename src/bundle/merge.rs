@@ -666,6 +666,7 @@ mod tests {
                 flakehunt: "0".into(),
                 started_at: "2026-01-01T00:00:00Z".into(),
                 output_cap: 0,
+                hunt_arm: None,
             },
             end: End {
                 runs: runs.len() as u64,
