@@ -94,6 +94,23 @@ fn arms_run_on_their_shards_and_merge_into_one_table() {
     let text = String::from_utf8_lossy(&history.stdout);
     assert_eq!(text.matches("fail-on:1,4").count(), 2, "{text}");
 
+    // An arm merged before refuses the whole set, before any other arm is recorded.
+    let first = merge(dir, "d.db", &["h1-arm-2.fhb"]);
+    assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
+    let again = merge(dir, "d.db", &["h1-arm-1.fhb", "h1-arm-2.fhb"]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already merged"),
+        "{}",
+        stderr(&again)
+    );
+    let history = fh(&dir.join("d.db"), dir)
+        .args(["history", "--json"])
+        .output()
+        .expect("history");
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert_eq!(text.matches("fail-on:1,4").count(), 1, "{text}");
+
     let text = merge(dir, "b.db", &["h1-arm-2.fhb", "h1-arm-1.fhb"]);
     assert_eq!(text.status.code(), Some(1), "{}", stderr(&text));
     let table = String::from_utf8_lossy(&text.stdout);

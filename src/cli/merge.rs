@@ -109,40 +109,41 @@ fn merge_arms(bundles: Vec<read::Bundle>, args: &MergeArgs, db: &Path) -> Result
     }
     let total = set.arms.len();
     let missing = set.missing();
-    let mut counts = Vec::new();
-    for (k, slot) in set.bundles.iter_mut().enumerate() {
-        let arm = set.arms[k].clone();
-        let mut count = arms::ArmCount {
-            arm: arm.clone(),
-            runs: 0,
-            failures: 0,
-            seconds: 0.0,
-            signatures: Default::default(),
+    // Every arm is checked before any is recorded: a refused arm leaves the history as it was.
+    let mut plans = Vec::new();
+    for bundle in set.bundles.iter_mut().map(Option::take) {
+        let plan = match bundle {
+            Some(bundle) => {
+                let seconds = bundle.end.elapsed_s;
+                let plan = merge::plan(vec![bundle])?;
+                merge::check_not_merged(&plan, db)?;
+                Some((plan, seconds))
+            }
+            None => None,
         };
-        if let Some(bundle) = slot.take() {
-            count.seconds = bundle.end.elapsed_s;
-            let plan = merge::plan(vec![bundle])?;
-            for warning in &plan.warnings {
-                eprintln!("flakehunt: warning: arm {arm}: {warning}");
+        plans.push(plan);
+    }
+    let mut counts = Vec::new();
+    for (k, plan) in plans.iter().enumerate() {
+        let arm = format!("{}/{total} ({})", k + 1, set.arms[k]);
+        let (runs, failures, seconds) = match plan {
+            Some((plan, seconds)) => {
+                let out = args
+                    .out
+                    .as_ref()
+                    .map(|dir| dir.join(format!("arm-{}", k + 1)));
+                let (runs, failures) = record_arm(&arm, plan, db, out.as_deref())?;
+                (runs, failures, *seconds)
             }
-            let out = args
-                .out
-                .as_ref()
-                .map(|dir| dir.join(format!("arm-{}", k + 1)));
-            let merged = merge::write(&plan, db, out.as_deref())?;
-            for note in &merged.notes {
-                eprintln!("flakehunt: {note}");
-            }
-            eprintln!(
-                "flakehunt: arm {}/{total} ({arm}): {} run(s) merged into campaign {}",
-                k + 1,
-                plan.runs.len(),
-                merged.campaign
-            );
-            count.runs = merged.summary.runs;
-            count.failures = merged.summary.failures;
-        }
-        counts.push(count);
+            None => (0, 0, 0.0),
+        };
+        counts.push(arms::ArmCount {
+            arm: set.arms[k].clone(),
+            runs,
+            failures,
+            seconds,
+            signatures: Default::default(),
+        });
     }
     for arm in &missing {
         eprintln!("flakehunt: warning: missing {arm}: its row is empty");
@@ -166,4 +167,26 @@ fn merge_arms(bundles: Vec<read::Bundle>, args: &MergeArgs, db: &Path) -> Result
     } else {
         EXIT_OK
     })
+}
+
+/// Record one arm's bundle as a campaign; its runs and failures.
+fn record_arm(
+    arm: &str,
+    plan: &merge::MergePlan,
+    db: &Path,
+    out: Option<&Path>,
+) -> Result<(u64, u64)> {
+    for warning in &plan.warnings {
+        eprintln!("flakehunt: warning: arm {arm}: {warning}");
+    }
+    let merged = merge::write(plan, db, out)?;
+    for note in &merged.notes {
+        eprintln!("flakehunt: {note}");
+    }
+    eprintln!(
+        "flakehunt: arm {arm}: {} run(s) merged into campaign {}",
+        plan.runs.len(),
+        merged.campaign
+    );
+    Ok((merged.summary.runs, merged.summary.failures))
 }
