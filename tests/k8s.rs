@@ -1,7 +1,8 @@
 //! `flakehunt dispatch --engine k8s`: every manifest it writes is checked offline against the
 //! Kubernetes 1.30 Job schema in strict mode (unknown fields rejected) by `kubernetes-validate`,
 //! which `.ci/run` installs; mutated manifests prove the check rejects what it should.
-//! `--submit` refuses clearly without kubectl or without a context; no cluster is needed.
+//! `--submit` refuses clearly without kubectl, without a context, or when the real kubectl cannot
+//! apply the Job (a cluster that does not answer); no cluster is needed.
 
 mod common;
 
@@ -375,6 +376,25 @@ fn the_schema_check_rejects_broken_manifests() {
     }
 }
 
+/// A kubeconfig whose only cluster is a closed local port.
+const UNREACHABLE: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: nowhere
+  cluster:
+    server: https://127.0.0.1:1
+contexts:
+- name: nowhere
+  context:
+    cluster: nowhere
+    user: nobody
+current-context: nowhere
+users:
+- name: nobody
+  user:
+    token: none
+";
+
 #[test]
 fn submit_says_what_is_missing_and_writes_nothing() {
     let dir = scratch();
@@ -424,6 +444,19 @@ fn submit_says_what_is_missing_and_writes_nothing() {
             stderr(&no_context)
         );
         assert!(!shared.exists(), "nothing is written without a context");
+        // A context whose cluster does not answer: kubectl apply itself fails, said with the
+        // context, and the written dispatch can be submitted again with --retry-lost.
+        std::fs::write(&kubeconfig, UNREACHABLE).expect("kubeconfig");
+        let refused = submit(Path::new(&path), &kubeconfig);
+        let err = stderr(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("kubectl apply (context nowhere) refused the Job"),
+            "{err}"
+        );
+        assert!(err.contains("--retry-lost --submit"), "{err}");
+        assert!(shared.join("job.yaml").is_file() && shared.join("dispatch.json").is_file());
+        assert!(!shared.join("k8s-jobs").exists(), "no Job was created");
     } else {
         eprintln!("skipped: the no-context half needs kubectl on PATH");
     }
