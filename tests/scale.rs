@@ -202,8 +202,8 @@ fn bad_shards_are_setup_errors_and_write_nothing() {
             stderr(&output)
         );
     }
+    // A split hunt runs one arm per shard: tests/hunt_arms.rs.
     for refused in [
-        &["hunt", "--shard", "1/2", "--runs", "10"][..],
         &[
             "window",
             "--shard",
@@ -213,7 +213,7 @@ fn bad_shards_are_setup_errors_and_write_nothing() {
             "--step",
             "sleep 0..1ms",
         ],
-        &["verify", "--export", "x.fhb", "--baseline-rate", "1/10"],
+        &["verify", "--export", "x.fhb", "--baseline-rate", "1/10"][..],
     ] {
         let output = fh(&db)
             .args(refused)

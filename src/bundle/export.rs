@@ -231,5 +231,6 @@ pub fn header(prepared: &crate::campaign::Prepared, campaign_runs: Option<u64>) 
         flakehunt: env!("CARGO_PKG_VERSION").to_string(),
         started_at: crate::store::now_rfc3339(),
         output_cap: OUTPUT_CAP,
+        hunt_arm: None,
     }
 }

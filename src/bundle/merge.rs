@@ -305,6 +305,30 @@ pub struct Merged {
     pub notes: Vec<String>,
 }
 
+fn merged_twice(shard: &MergedShard, campaign: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "shard {}/{} ({}) was already merged into campaign {campaign}: merging it again would \
+         count its runs twice; nothing merged (see flakehunt show {campaign})",
+        shard.shard,
+        shard.shards,
+        shard.bundle,
+    )
+}
+
+/// Refuse, before anything is written, a plan holding a shard the history at `db` already
+/// has from an earlier finished merge that this one would not replace (as [`write`] does).
+pub fn check_not_merged(plan: &MergePlan, db: &Path) -> Result<()> {
+    let store = Store::open(db)?;
+    for shard in &plan.merged {
+        if let Some(earlier) = crate::store::shards::merged_before(&store, shard)? {
+            if earlier.finished && !supersedes(plan, &store, &earlier.campaign)? {
+                return Err(merged_twice(shard, &earlier.campaign));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Record the plan in the history at `db` as one campaign, failures' output under `out`
 /// (default `flakehunt-out/<id>`). Refuses shards merged before; a merge that fails midway
 /// is undone.
@@ -316,15 +340,7 @@ pub fn write(plan: &MergePlan, db: &Path, out: Option<&Path>) -> Result<Merged> 
             continue;
         };
         if earlier.finished && !supersedes(plan, &store, &earlier.campaign)? {
-            bail!(
-                "shard {}/{} ({}) was already merged into campaign {}: merging it again would \
-                 count its runs twice; nothing merged (see flakehunt show {})",
-                shard.shard,
-                shard.shards,
-                shard.bundle,
-                earlier.campaign,
-                earlier.campaign
-            );
+            return Err(merged_twice(shard, &earlier.campaign));
         }
         crate::store::shards::discard(&mut store, &earlier.campaign)?;
         notes.push(if earlier.finished {
@@ -666,6 +682,7 @@ mod tests {
                 flakehunt: "0".into(),
                 started_at: "2026-01-01T00:00:00Z".into(),
                 output_cap: 0,
+                hunt_arm: None,
             },
             end: End {
                 runs: runs.len() as u64,

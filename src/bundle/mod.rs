@@ -2,6 +2,7 @@
 //! `flakehunt merge` folds into a history elsewhere. JSON lines: a header, one line per run,
 //! and an end line with the counts and a checksum of everything before it.
 
+pub mod arms;
 pub mod export;
 pub mod merge;
 pub mod read;
@@ -56,6 +57,23 @@ pub struct Header {
     /// Bytes of each failing run's output kept (first and last half); longer output is cut in
     /// the middle, and the run says how long it was.
     pub output_cap: usize,
+    /// The hunt arm this bundle ran, when it is one arm of a sharded hunt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hunt_arm: Option<HuntArm>,
+}
+
+/// One arm of a hunt split across machines (`hunt --shard K/N --export`): shard K ran arm K
+/// of the hunt's N arms as a campaign of its own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HuntArm {
+    /// Id the arms of one hunt share.
+    pub hunt: String,
+    /// This arm's perturbation (`plain` for none).
+    pub arm: String,
+    /// Its number, 1-based, in `arms`.
+    pub number: u64,
+    /// Every arm of the hunt, in order.
+    pub arms: Vec<String>,
 }
 
 /// One finished run.

@@ -1,5 +1,5 @@
 //! `flakehunt dispatch`: run one campaign as the shards of a batch engine's job (a Slurm job
-//! array, or a Kubernetes Indexed Job manifest), watch the bundles arrive, and merge them.
+//! array, or a Kubernetes Indexed Job), watch the bundles arrive, and merge them.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use crate::dispatch::{self, k8s, slurm, Budget, Dispatch};
     flakehunt dispatch --engine slurm --tasks 8 --duration 30m --partition short --dry-run -- ./t\n  \
     flakehunt dispatch --engine slurm --retry-lost --shared-dir flakehunt-dispatch/<id>\n  \
     flakehunt dispatch --engine k8s --tasks 20 --runs-per-task 500 --image debian:12 \\\n    \
-    --claim shared-scratch --shared-dir /scratch/fh -- ./my_test")]
+    --claim shared-scratch --shared-dir /scratch/fh --submit -- ./my_test")]
 pub struct DispatchArgs {
     /// The batch engine.
     #[arg(long, value_enum)]
@@ -76,6 +76,11 @@ pub struct DispatchArgs {
     #[arg(long)]
     pub no_wait: bool,
 
+    /// Apply the Kubernetes Job with `kubectl apply`, watch it and merge (k8s; without it the
+    /// manifest is only written).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub submit: bool,
+
     /// Container image of the tasks (k8s).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
@@ -106,7 +111,7 @@ pub struct DispatchArgs {
 pub enum Engine {
     /// A Slurm job array submitted with sbatch.
     Slurm,
-    /// A Kubernetes Indexed Job manifest.
+    /// A Kubernetes Indexed Job (written, or applied with --submit).
     K8s,
 }
 
@@ -138,12 +143,15 @@ struct RunProbe {
 
 /// `flakehunt dispatch`.
 pub fn execute(args: DispatchArgs, db: &Path) -> Result<i32> {
+    if args.submit && args.engine != Engine::K8s {
+        bail!("--submit is for --engine k8s; a Slurm dispatch submits unless --dry-run");
+    }
     if args.retry_lost {
         return retry_lost(&args, db);
     }
     let dispatch = plan(&args, db)?;
     if args.engine == Engine::K8s {
-        return manifest(&args, &dispatch);
+        return kubernetes(&args, &dispatch, db);
     }
     let script = slurm::script(&dispatch, &format!("1-{}", dispatch.tasks));
     if args.dry_run {
@@ -215,6 +223,7 @@ fn plan(args: &DispatchArgs, db: &Path) -> Result<Dispatch> {
         time: args.time.clone(),
         sbatch_args: args.sbatch_args.clone(),
         image: args.image.clone(),
+        claim: args.claim.clone(),
     })
 }
 
@@ -315,9 +324,13 @@ fn merge_all(args: &DispatchArgs, dispatch: &Dispatch, db: &Path) -> Result<i32>
         eprintln!("flakehunt: warning: missing {missing}; the rate covers only the runs merged");
     }
     if !lost.is_empty() {
+        let (engine, submit) = match args.engine {
+            Engine::Slurm => ("slurm", ""),
+            Engine::K8s => ("k8s", " --submit"),
+        };
         eprintln!(
-            "flakehunt: rerun the lost shards with: flakehunt dispatch --engine slurm \
-             --retry-lost --shared-dir {}",
+            "flakehunt: rerun the lost shards with: flakehunt dispatch --engine {engine} \
+             --retry-lost{submit} --shared-dir {}",
             dispatch::quote(&dispatch.shared_dir.display().to_string())
         );
     }
@@ -368,7 +381,10 @@ fn read_bundles(dispatch: &Dispatch) -> (Vec<read::Bundle>, Vec<(u64, String)>) 
 
 /// Why shard `k` has no usable bundle: its recorded exit status, or none at all.
 fn lost_reason(dispatch: &Dispatch, k: u64, error: &anyhow::Error) -> String {
-    let log = dispatch.task_log(k);
+    let log = match dispatch.image {
+        Some(_) => k8s::logs_hint(dispatch),
+        None => format!("task log {}", dispatch.task_log(k).display()),
+    };
     let status = std::fs::read_to_string(dispatch.status_file(k)).ok();
     let what = match status.as_deref().map(str::trim) {
         Some(code) => format!("its campaign exited with status {code}"),
@@ -380,7 +396,7 @@ fn lost_reason(dispatch: &Dispatch, k: u64, error: &anyhow::Error) -> String {
     } else {
         "no bundle".to_string()
     };
-    format!("{what}; {bundle}; task log {}", log.display())
+    format!("{what}; {bundle}; {log}")
 }
 
 /// `--retry-lost`: resubmit the shards of an earlier dispatch that left no bundle.
@@ -390,8 +406,16 @@ fn retry_lost(args: &DispatchArgs, db: &Path) -> Result<i32> {
         .as_deref()
         .ok_or_else(|| anyhow!("--retry-lost needs --shared-dir"))?;
     let dispatch = dispatch::load(&std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))?;
-    if args.engine != Engine::Slurm {
-        bail!("--retry-lost resubmits Slurm dispatches only");
+    match (args.engine, dispatch.image.is_some()) {
+        (Engine::Slurm, true) => bail!(
+            "{} holds a Kubernetes dispatch; retry it with --engine k8s",
+            dir.display()
+        ),
+        (Engine::K8s, false) => bail!(
+            "{} holds a Slurm dispatch; retry it with --engine slurm",
+            dir.display()
+        ),
+        _ => {}
     }
     let lost = dispatch::lost_shards(&dispatch);
     if lost.is_empty() {
@@ -401,22 +425,16 @@ fn retry_lost(args: &DispatchArgs, db: &Path) -> Result<i32> {
         );
         return merge_all(args, &dispatch, db);
     }
-    let shards = dispatch::ranges(&lost);
-    if !args.dry_run {
-        for k in &lost {
-            // The rerun writes them anew; an interrupted shard's bundle is kept aside.
-            let _ = std::fs::remove_file(dispatch.status_file(*k));
-            let bundle = dispatch.bundle(*k);
-            if bundle.exists() {
-                let _ = std::fs::rename(&bundle, bundle.with_extension("fhb.interrupted"));
-            }
-        }
+    if args.engine == Engine::K8s {
+        return retry_kubernetes(args, &dispatch, &lost, db);
     }
+    let shards = dispatch::ranges(&lost);
     let script = slurm::script(&dispatch, &shards);
     if args.dry_run {
         crate::cli::print_stdout(&script)?;
         return Ok(EXIT_OK);
     }
+    set_aside(&dispatch, &lost);
     eprintln!(
         "flakehunt: resubmitting lost shard(s) {shards} of {}",
         dispatch.tasks
@@ -424,28 +442,163 @@ fn retry_lost(args: &DispatchArgs, db: &Path) -> Result<i32> {
     run_and_merge(args, &dispatch, &script, &lost, db)
 }
 
-/// `--engine k8s`: write (or with --dry-run print) the Indexed Job manifest.
-fn manifest(args: &DispatchArgs, dispatch: &Dispatch) -> Result<i32> {
-    let claim = args.claim.as_deref();
+/// Clear the lost shards' status, and keep an interrupted shard's bundle aside: the rerun
+/// writes them anew.
+fn set_aside(dispatch: &Dispatch, lost: &[u64]) {
+    for k in lost {
+        let _ = std::fs::remove_file(dispatch.status_file(*k));
+        let bundle = dispatch.bundle(*k);
+        if bundle.exists() {
+            let _ = std::fs::rename(&bundle, bundle.with_extension("fhb.interrupted"));
+        }
+    }
+}
+
+/// `--engine k8s`: write (or with --dry-run print) the Indexed Job manifest; with --submit
+/// apply it, watch it and merge.
+fn kubernetes(args: &DispatchArgs, dispatch: &Dispatch, db: &Path) -> Result<i32> {
     let image = args
         .image
         .as_deref()
         .ok_or_else(|| anyhow!("--engine k8s needs --image (the container the tasks run in)"))?;
-    let text = k8s::manifest(dispatch, image, claim)?;
+    let shards: Vec<u64> = (1..=dispatch.tasks).collect();
+    let name = k8s::job_name(&dispatch.campaign, 0);
+    let text = k8s::manifest(dispatch, image, args.claim.as_deref(), &name, &shards)?;
     if args.dry_run {
         crate::cli::print_stdout(&text)?;
         return Ok(EXIT_OK);
     }
+    // kubectl is checked before anything is written: a missing tool leaves nothing behind.
+    let context = args.submit.then(k8s::ready).transpose()?;
     dispatch::stage(&dispatch.shared_dir, &dispatch.workdir, &args.command)?;
     dispatch::lay_out(dispatch)?;
     let path = dispatch.shared_dir.join("job.yaml");
     std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let job = KubeJob {
+        name: &name,
+        manifest: &text,
+        path: &path,
+        shards: &shards,
+    };
+    match context {
+        Some(context) => submit_and_merge(args, dispatch, &job, &context, db),
+        None => {
+            eprintln!(
+                "flakehunt: wrote {}; apply it with `kubectl apply -f {}`, then merge with \
+                 `flakehunt merge {}/*.fhb` (or let --submit do both)",
+                path.display(),
+                path.display(),
+                dispatch.shared_dir.join("bundles").display()
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// `--retry-lost` of a Kubernetes dispatch: a new Job over the lost shards only.
+fn retry_kubernetes(
+    args: &DispatchArgs,
+    dispatch: &Dispatch,
+    lost: &[u64],
+    db: &Path,
+) -> Result<i32> {
+    let image = args
+        .image
+        .as_deref()
+        .or(dispatch.image.as_deref())
+        .ok_or_else(|| anyhow!("--retry-lost needs --image: the dispatch saved none"))?;
+    let claim = args.claim.as_deref().or(dispatch.claim.as_deref());
+    let (attempt, path) = k8s::retry_manifest_path(dispatch);
+    let name = k8s::job_name(&dispatch.campaign, attempt);
+    let text = k8s::manifest(dispatch, image, claim, &name, lost)?;
+    if args.dry_run {
+        crate::cli::print_stdout(&text)?;
+        return Ok(EXIT_OK);
+    }
+    let context = args.submit.then(k8s::ready).transpose()?;
+    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    set_aside(dispatch, lost);
     eprintln!(
-        "flakehunt: wrote {}; apply it with `kubectl apply -f {}`, then merge with \
-         `flakehunt merge {}/*.fhb`",
-        path.display(),
-        path.display(),
-        dispatch.shared_dir.join("bundles").display()
+        "flakehunt: Job {name} reruns lost shard(s) {} of {}",
+        dispatch::ranges(lost),
+        dispatch.tasks
     );
-    Ok(EXIT_OK)
+    let job = KubeJob {
+        name: &name,
+        manifest: &text,
+        path: &path,
+        shards: lost,
+    };
+    match context {
+        Some(context) => submit_and_merge(args, dispatch, &job, &context, db),
+        None => {
+            eprintln!(
+                "flakehunt: wrote {}; apply it with `kubectl apply -f {}`, then merge with \
+                 `flakehunt merge {}/*.fhb`",
+                path.display(),
+                path.display(),
+                dispatch.shared_dir.join("bundles").display()
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// A Kubernetes Job of a dispatch, written and ready to apply.
+struct KubeJob<'a> {
+    name: &'a str,
+    manifest: &'a str,
+    path: &'a Path,
+    shards: &'a [u64],
+}
+
+/// Apply the Job, watch its shards' bundles and its status, and merge every bundle there is.
+fn submit_and_merge(
+    args: &DispatchArgs,
+    dispatch: &Dispatch,
+    job: &KubeJob,
+    context: &str,
+    db: &Path,
+) -> Result<i32> {
+    let dir = dispatch::quote(&dispatch.shared_dir.display().to_string());
+    k8s::apply(job.manifest, context).with_context(|| {
+        format!(
+            "the manifest is in {}; once kubectl can apply it, submit the dispatch with \
+             `flakehunt dispatch --engine k8s --retry-lost --submit --shared-dir {dir}`",
+            job.path.display()
+        )
+    })?;
+    k8s::remember(dispatch, job.name);
+    eprintln!(
+        "flakehunt: applied Job {} (context {context}): {} task(s) of campaign {}; bundles go to \
+         {} (kubectl delete job {} stops it)",
+        job.name,
+        job.shards.len(),
+        dispatch.campaign,
+        dispatch.shared_dir.join("bundles").display(),
+        job.name
+    );
+    if args.no_wait {
+        eprintln!("flakehunt: merge later with: flakehunt merge {dir}/bundles/*.fhb");
+        return Ok(EXIT_OK);
+    }
+    let started = std::time::Instant::now();
+    dispatch::watch::wait(
+        dispatch,
+        job.shards,
+        Duration::from_secs(2),
+        || k8s::status(job.name).map(|status| status.tasks()),
+        |line| eprintln!("flakehunt: job {}: {line}", job.name),
+    );
+    eprintln!(
+        "flakehunt: job {} ended after {:.1}s",
+        job.name,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(status) = k8s::status(job.name) {
+        for line in k8s::end_notes(&status, job.shards, dispatch.tasks) {
+            eprintln!("flakehunt: {line}");
+        }
+    }
+    merge_all(args, dispatch, db)
 }

@@ -58,7 +58,10 @@ Examples:
 
 /// `flakehunt hunt`.
 pub fn execute(mut args: HuntArgs, db: &Path) -> Result<i32> {
-    crate::cli::run::refuse_scale_out(&args.run, "hunt")?;
+    let run = &args.run;
+    if run.shard.is_some() || run.export.is_some() || run.campaign_id.is_some() {
+        return crate::cli::hunt_arm::execute(&args, db);
+    }
     let budget = crate::cli::parse_budget(&args.budget)?;
     let after = AfterReport::prepare(args.run.report.as_deref(), &mut args.run.no_history, db)?;
     let db = after.as_ref().map_or(db, |after| after.db());

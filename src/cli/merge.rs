@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 
-use crate::bundle::{export, merge, read};
+use crate::bundle::{arms, export, merge, read};
 use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_RUNTIME};
 
 /// Arguments of `flakehunt merge`.
@@ -28,11 +28,13 @@ pub struct MergeArgs {
     pub json: bool,
 }
 
-/// The `--export` sink of a campaign about to run; checked before anything runs.
+/// The `--export` sink of a campaign about to run, labelled with the hunt arm it runs, if
+/// any; checked before anything runs.
 pub fn export_sink(
     prepared: &crate::campaign::Prepared,
     campaign_runs: Option<u64>,
     path: &Path,
+    hunt_arm: Option<crate::bundle::HuntArm>,
 ) -> Result<Box<dyn crate::sink::Sink>> {
     export::check_path(path)?;
     let outputs = &prepared.outputs;
@@ -47,7 +49,8 @@ pub fn export_sink(
             );
         }
     }
-    let header = export::header(prepared, campaign_runs);
+    let mut header = export::header(prepared, campaign_runs);
+    header.hunt_arm = hunt_arm;
     Ok(Box::new(export::BundleSink::create(path, &header)?))
 }
 
@@ -59,6 +62,12 @@ pub fn execute(args: MergeArgs, db: &Path) -> Result<i32> {
         .iter()
         .map(|path| read::read(path))
         .collect::<Result<Vec<_>>>()?;
+    if bundles
+        .iter()
+        .any(|bundle| bundle.header.hunt_arm.is_some())
+    {
+        return merge_arms(bundles, &args, db);
+    }
     let plan = merge::plan(bundles)?;
     for warning in &plan.warnings {
         eprintln!("flakehunt: warning: {warning}");
@@ -89,4 +98,95 @@ pub fn execute(args: MergeArgs, db: &Path) -> Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+/// Merge the arms of a split hunt: each arm's bundle becomes a campaign of its own, and the
+/// arms are compared in the hunt's table. 1 when an arm failed, 3 when an arm is missing.
+fn merge_arms(bundles: Vec<read::Bundle>, args: &MergeArgs, db: &Path) -> Result<i32> {
+    let mut set = arms::plan(bundles)?;
+    for warning in &set.warnings {
+        eprintln!("flakehunt: warning: {warning}");
+    }
+    let total = set.arms.len();
+    let missing = set.missing();
+    // Every arm is checked before any is recorded: a refused arm leaves the history as it was.
+    let mut plans = Vec::new();
+    for bundle in set.bundles.iter_mut().map(Option::take) {
+        let plan = match bundle {
+            Some(bundle) => {
+                let seconds = bundle.end.elapsed_s;
+                let plan = merge::plan(vec![bundle])?;
+                merge::check_not_merged(&plan, db)?;
+                Some((plan, seconds))
+            }
+            None => None,
+        };
+        plans.push(plan);
+    }
+    let mut counts = Vec::new();
+    for (k, plan) in plans.iter().enumerate() {
+        let arm = format!("{}/{total} ({})", k + 1, set.arms[k]);
+        let (runs, failures, seconds) = match plan {
+            Some((plan, seconds)) => {
+                let out = args
+                    .out
+                    .as_ref()
+                    .map(|dir| dir.join(format!("arm-{}", k + 1)));
+                let (runs, failures) = record_arm(&arm, plan, db, out.as_deref())?;
+                (runs, failures, *seconds)
+            }
+            None => (0, 0, 0.0),
+        };
+        counts.push(arms::ArmCount {
+            arm: set.arms[k].clone(),
+            runs,
+            failures,
+            seconds,
+            signatures: Default::default(),
+        });
+    }
+    for arm in &missing {
+        eprintln!("flakehunt: warning: missing {arm}: its row is empty");
+    }
+    let results = arms::results(&counts);
+    let rendered = if args.json {
+        let value = serde_json::json!({"hunt": set.hunt, "arms": results, "missing": missing});
+        serde_json::to_string(&value)? + "\n"
+    } else {
+        format!(
+            "hunt {}\n{}",
+            set.hunt,
+            crate::report::hunt::table(&results)
+        )
+    };
+    crate::cli::print_stdout(&rendered)?;
+    Ok(if !missing.is_empty() {
+        EXIT_RUNTIME
+    } else if counts.iter().any(|count| count.failures > 0) {
+        EXIT_FAILURES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Record one arm's bundle as a campaign; its runs and failures.
+fn record_arm(
+    arm: &str,
+    plan: &merge::MergePlan,
+    db: &Path,
+    out: Option<&Path>,
+) -> Result<(u64, u64)> {
+    for warning in &plan.warnings {
+        eprintln!("flakehunt: warning: arm {arm}: {warning}");
+    }
+    let merged = merge::write(plan, db, out)?;
+    for note in &merged.notes {
+        eprintln!("flakehunt: {note}");
+    }
+    eprintln!(
+        "flakehunt: arm {arm}: {} run(s) merged into campaign {}",
+        plan.runs.len(),
+        merged.campaign
+    );
+    Ok((merged.summary.runs, merged.summary.failures))
 }

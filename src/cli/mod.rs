@@ -8,6 +8,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod history;
 pub mod hunt;
+pub mod hunt_arm;
 pub mod ingest;
 pub mod manpage;
 pub mod merge;

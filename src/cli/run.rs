@@ -348,7 +348,9 @@ pub fn execute(mut args: RunArgs, db: &Path) -> Result<i32> {
     let db = after.as_ref().map_or(db, |after| after.db());
     let prepared = prepare(&args.request(), db)?;
     let sinks = match &args.export {
-        Some(path) => vec![crate::cli::merge::export_sink(&prepared, args.runs, path)?],
+        Some(path) => vec![crate::cli::merge::export_sink(
+            &prepared, args.runs, path, None,
+        )?],
         None => Vec::new(),
     };
     let result = launch(&prepared, sinks)?;

@@ -68,6 +68,8 @@ pub struct Dispatch {
     pub sbatch_args: Vec<String>,
     /// Container image (Kubernetes).
     pub image: Option<String>,
+    /// PersistentVolumeClaim mounted at the shared directory (Kubernetes).
+    pub claim: Option<String>,
 }
 
 impl Dispatch {

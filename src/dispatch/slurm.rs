@@ -184,6 +184,7 @@ mod tests {
             time: Some("1:00:00".into()),
             sbatch_args: vec!["--mem=2G".into(), "--account=qa".into()],
             image: None,
+            claim: None,
         }
     }
 
