@@ -10,7 +10,7 @@ use clap::{Args, Parser, ValueEnum};
 
 use crate::bundle::{merge, read};
 use crate::cli::run::{parse_duration, RunArgs};
-use crate::cli::{EXIT_FAILURES, EXIT_OK, EXIT_RUNTIME};
+use crate::cli::{EXIT_OK, EXIT_RUNTIME};
 use crate::dispatch::{self, k8s, slurm, Budget, Dispatch};
 
 /// Arguments of `flakehunt dispatch`.
@@ -334,19 +334,7 @@ fn merge_all(args: &DispatchArgs, dispatch: &Dispatch, db: &Path) -> Result<i32>
             dispatch::quote(&dispatch.shared_dir.display().to_string())
         );
     }
-    let rendered = if args.json {
-        crate::report::summary::json(&merged.summary)? + "\n"
-    } else {
-        crate::report::summary::text(&merged.summary)
-    };
-    crate::cli::print_stdout(&rendered)?;
-    Ok(if plan.incomplete() {
-        EXIT_RUNTIME
-    } else if merged.summary.failures > 0 {
-        EXIT_FAILURES
-    } else {
-        EXIT_OK
-    })
+    crate::cli::merge::show_merged(&plan, &merged, args.json)
 }
 
 /// The dispatch's bundles, and the shards lost (no bundle, a damaged one, or one of a task

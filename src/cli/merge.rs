@@ -85,7 +85,13 @@ pub fn execute(args: MergeArgs, db: &Path) -> Result<i32> {
     for missing in merge::missing_indices(&plan) {
         eprintln!("flakehunt: warning: missing {missing}; the rate covers only the runs merged");
     }
-    let rendered = if args.json {
+    show_merged(&plan, &merged, args.json)
+}
+
+/// Print a merged campaign's summary; the exit status: runtime error when shards are missing,
+/// else failures or success (shared with `dispatch`, which merges the same way).
+pub fn show_merged(plan: &merge::MergePlan, merged: &merge::Merged, json: bool) -> Result<i32> {
+    let rendered = if json {
         crate::report::summary::json(&merged.summary)? + "\n"
     } else {
         crate::report::summary::text(&merged.summary)
