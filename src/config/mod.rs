@@ -503,16 +503,28 @@ impl Located<'_> {
                     .ok_or_else(|| format!("got {}", value.type_str()))?;
                 let count = u64::from_str_radix(integer.as_str(), integer.radix())
                     .map_err(|_| format!("{integer} is not a whole number of 0 or more"))?;
-                if count == 0 && matches!(key.name, "jobs" | "runs") {
+                // The same bounds as the command line's, so `config` never passes a value
+                // that `run` then refuses under a flag the user did not give.
+                if count == 0 && matches!(key.name, "jobs" | "runs" | "max-failures") {
                     return Err("must be at least 1".into());
+                }
+                let max_jobs = crate::campaign::setup::MAX_JOBS;
+                if key.name == "jobs" && count > max_jobs as u64 {
+                    return Err(format!("{count} is more than {max_jobs}"));
                 }
                 Ok(Value::Count(count))
             }
             Kind::Duration => {
                 let text = text()?;
-                humantime::parse_duration(text.trim())
-                    .map(|duration| Value::Duration(duration, text.to_string()))
-                    .map_err(|error| format!("'{text}' is not a duration ({error})"))
+                let duration = humantime::parse_duration(text.trim())
+                    .map_err(|error| format!("'{text}' is not a duration ({error})"))?;
+                if duration.is_zero() && matches!(key.name, "timeout" | "duration") {
+                    return Err(format!("'{text}' is not longer than 0"));
+                }
+                if duration > crate::campaign::setup::MAX_TIME {
+                    return Err(format!("'{text}' is longer than 365 days"));
+                }
+                Ok(Value::Duration(duration, text.to_string()))
             }
             Kind::Signal => {
                 let text = text()?;
@@ -549,6 +561,11 @@ impl Located<'_> {
             }
             Kind::Path => {
                 let text = text()?;
+                // An empty path would be the file's own folder: `out = ""` would spill run
+                // files over the project.
+                if text.trim().is_empty() {
+                    return Err("must not be empty".into());
+                }
                 let folder = self.file.parent().unwrap_or(Path::new("."));
                 Ok(Value::Path(folder.join(text)))
             }
@@ -678,6 +695,27 @@ stacks = false
         assert!(error("[profile.ci]\nsteps = [\"jump\"]\n").contains("[profile.ci] steps:"));
         assert!(error("[profile.ci]\nfail-if = \"(\"\n").contains("is not a valid regex"));
         assert!(error("[profile.ci]\njobs = 0\n").contains("must be at least 1"));
+        // The command line's bounds hold in the file, named at the file's line.
+        assert_eq!(
+            error("[profile.ci]\njobs = 99999999999\n"),
+            "/p/flakehunt.toml:2:8: [profile.ci] jobs: 99999999999 is more than 1024; \
+             allowed: a whole number, e.g. 4"
+        );
+        assert!(error("[defaults]\nmax-failures = 0\n")
+            .starts_with("/p/flakehunt.toml:2:16: [defaults] max-failures: must be at least 1"));
+        assert!(error("[defaults]\ntimeout = \"0s\"\n")
+            .starts_with("/p/flakehunt.toml:2:11: [defaults] timeout: '0s' is not longer than 0"));
+        assert!(error("[profile.ci]\nduration = \"0ms\"\n").contains("is not longer than 0"));
+        assert!(error("[profile.ci]\ngrace = \"400years\"\n")
+            .contains("[profile.ci] grace: '400years' is longer than 365 days"));
+        assert!(error("[profile.ci]\nout = \"\"\n")
+            .starts_with("/p/flakehunt.toml:2:7: [profile.ci] out: must not be empty"));
+        assert!(effective(
+            &at("/p/flakehunt.toml"),
+            "[defaults]\ngrace = \"0s\"\n",
+            None
+        )
+        .is_ok());
         assert!(error("[profiles.ci]\n").contains("unknown table or key `profiles`"));
         assert!(error("[profile.ci\n").starts_with("/p/flakehunt.toml:1:"));
         assert!(error(
