@@ -269,22 +269,27 @@ impl Effective {
 
 /// The configuration file for `dir`: `flakehunt.toml` or `.config/flakehunt.toml` in `dir` or
 /// the nearest folder above it, up to the top of its git work tree (only `dir` outside one).
-pub fn find(dir: &Path) -> Option<PathBuf> {
+/// Both in one folder is an error: editing the one not read would silently change nothing.
+pub fn find(dir: &Path) -> Result<Option<PathBuf>> {
     let top = crate::store::git_top_level(dir).unwrap_or_else(|| dir.to_path_buf());
     for folder in dir.ancestors() {
-        for candidate in [
-            folder.join(FILE_NAME),
-            folder.join(".config").join(FILE_NAME),
-        ] {
-            if candidate.is_file() {
-                return Some(candidate);
-            }
+        let plain = folder.join(FILE_NAME);
+        let hidden = folder.join(".config").join(FILE_NAME);
+        match (plain.is_file(), hidden.is_file()) {
+            (true, true) => bail!(
+                "both {} and {} exist; keep one (flakehunt reads a single file)",
+                plain.display(),
+                hidden.display()
+            ),
+            (true, false) => return Ok(Some(plain)),
+            (false, true) => return Ok(Some(hidden)),
+            (false, false) => {}
         }
         if folder == top {
             break;
         }
     }
-    None
+    Ok(None)
 }
 
 /// The settings of `profile` (None: the defaults alone) from the file found for the current
@@ -292,7 +297,7 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 /// any error in the file, is an error.
 pub fn load(profile: Option<&str>) -> Result<Effective> {
     let cwd = std::env::current_dir().context("cannot tell the current directory")?;
-    let Some(file) = find(&cwd) else {
+    let Some(file) = find(&cwd)? else {
         if let Some(name) = profile {
             bail!(
                 "--profile {name}: no {FILE_NAME} here or above (up to the top of the git work \
@@ -667,6 +672,28 @@ stacks = false
         let defaults = effective(&at("/p/flakehunt.toml"), FILE, None).expect("valid");
         assert_eq!(defaults.get("jobs").expect("jobs").value, Value::Count(8));
         assert!(defaults.get("runs").is_none());
+    }
+
+    #[test]
+    fn two_files_in_one_folder_are_refused_and_the_nearest_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(deep.join(".config")).expect("mkdir");
+        assert_eq!(find(&deep).expect("none"), None);
+        std::fs::write(dir.path().join("a").join(FILE_NAME), "").expect("write");
+        std::fs::write(deep.join(".config").join(FILE_NAME), "").expect("write");
+        // Outside a git work tree only the folder itself is searched.
+        assert_eq!(
+            find(&deep).expect("one"),
+            Some(deep.join(".config").join(FILE_NAME))
+        );
+        std::fs::write(deep.join(FILE_NAME), "").expect("write");
+        let error = find(&deep).expect_err("two").to_string();
+        assert!(error.starts_with("both "), "{error}");
+        assert!(
+            error.contains(".config/flakehunt.toml exist; keep one"),
+            "{error}"
+        );
     }
 
     #[test]
