@@ -271,3 +271,35 @@ fn a_profile_may_name_the_test_target_and_the_command_line_replaces_it() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_profile_given_to_a_command_that_reads_no_file_is_refused() {
+    let dir = project("flakehunt.toml", FILE);
+    let output = in_folder(dir.path(), &["run", "-q", "-n", "1", "--", "true"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // rerun repeats what was recorded: a profile would be silently dropped.
+    let output = in_folder(dir.path(), &["rerun", "last", "--profile", "ci"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--profile ci: rerun repeats what was recorded"),
+        "{}",
+        stderr(&output)
+    );
+    for args in [
+        &["history", "--profile", "ci"][..],
+        &["--profile", "ci", "show", "last"],
+        &["report", "last", "--format", "md", "--profile", "ci"],
+    ] {
+        let output = in_folder(dir.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains("--profile applies to run, verify, hunt, window, bisect"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // Nothing was run again.
+    let history = in_folder(dir.path(), &["history", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    assert_eq!(rows.as_array().map(Vec::len), Some(1));
+}

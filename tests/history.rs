@@ -100,6 +100,60 @@ fn campaigns_are_recorded_and_read_back() {
 }
 
 #[test]
+fn kept_passing_runs_have_their_logs_shown() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let out = dir.path().join("out");
+    let output = flakehunt()
+        .args(db_args(&db))
+        .args([
+            "run",
+            "--quiet",
+            "-n",
+            "3",
+            "-j",
+            "1",
+            "--keep-passing",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--")
+        .arg(fixture())
+        .args(["out:kept pass output", "fail-on:2"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    for run in ["0", "1"] {
+        let log = flakehunt()
+            .args(db_args(&db))
+            .args(["log", "last", run])
+            .output()
+            .expect("log");
+        assert_eq!(
+            log.status.code(),
+            Some(0),
+            "run {run}: {}",
+            String::from_utf8_lossy(&log.stderr)
+        );
+        assert!(String::from_utf8_lossy(&log.stdout).contains("kept pass output"));
+        let raw = flakehunt()
+            .args(db_args(&db))
+            .args(["log", "last", run, "--raw"])
+            .output()
+            .expect("log");
+        let saved = std::fs::read(out.join(format!("run-00000{run}.log"))).expect("saved");
+        assert_eq!(raw.stdout, saved);
+    }
+    // The failure is still shown as before.
+    let log = flakehunt()
+        .args(db_args(&db))
+        .args(["log", "last", "2"])
+        .output()
+        .expect("log");
+    assert_eq!(log.status.code(), Some(0));
+}
+
+#[test]
 fn unknown_and_ambiguous_ids_are_explained() {
     let dir = scratch();
     let db = dir.path().join("h.db");

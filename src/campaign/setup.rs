@@ -22,7 +22,7 @@ pub const MAX_JOBS: usize = 1024;
 const MEMORY_PER_RUN: usize = 1 << 20;
 /// Longest `--timeout`, `--grace` or `--duration`: beyond it a deadline is nonsense (and soon
 /// past what a clock can add).
-const MAX_TIME: Duration = Duration::from_secs(365 * 24 * 3600);
+pub const MAX_TIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Descriptors a run may hold at once: its stdout and stderr pipes, its pidfd, its stdin pipe
 /// and the two files its output spills to once it outgrows memory.
 const FDS_PER_RUN: u64 = 6;

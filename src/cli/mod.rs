@@ -218,13 +218,49 @@ fn configure(cli: &mut Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Hunt(args) => (&mut args.run, CampaignKind::Hunt),
         Command::Window(args) => (&mut args.run, CampaignKind::Window),
         Command::Bisect(args) => (&mut args.run, CampaignKind::Bisect),
-        _ => return Ok(()),
+        _ => return refuse_profile(cli),
     };
     run.kind = kind;
     let Some((_, given)) = matches.subcommand() else {
         return Ok(());
     };
     config::configure(cli.profile.as_deref(), run, given)
+}
+
+/// `--profile` given to a command that reads no flakehunt.toml: said, not silently dropped (a
+/// `rerun --profile ci` would otherwise run without what the user asked for).
+fn refuse_profile(cli: &Cli) -> anyhow::Result<()> {
+    let Some(profile) = &cli.profile else {
+        return Ok(());
+    };
+    let name = match &cli.command {
+        // `config` reads it; dispatch's options are its own concern.
+        Command::Config(_) | Command::Dispatch(_) => return Ok(()),
+        Command::Rerun(_) => {
+            anyhow::bail!(
+                "--profile {profile}: rerun repeats what was recorded and reads no flakehunt.toml; \
+                 give the options to change after the id, or start a new campaign with \
+                 `flakehunt run --profile {profile}`"
+            )
+        }
+        Command::Demo(_) => "demo",
+        Command::History(_) => "history",
+        Command::Show(_) => "show",
+        Command::Log(_) => "log",
+        Command::Ingest(_) => "ingest",
+        Command::Search(_) => "search",
+        Command::Plan(_) => "plan",
+        Command::Compare(_) => "compare",
+        Command::Completions(_) => "completions",
+        Command::Manpage(_) => "manpage",
+        Command::Report(_) => "report",
+        Command::Merge(_) => "merge",
+        _ => return Ok(()),
+    };
+    anyhow::bail!(
+        "--profile {profile}: {name} takes no run options from flakehunt.toml; --profile applies \
+         to run, verify, hunt, window, bisect and config"
+    )
 }
 
 /// Subcommands.

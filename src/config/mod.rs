@@ -269,22 +269,27 @@ impl Effective {
 
 /// The configuration file for `dir`: `flakehunt.toml` or `.config/flakehunt.toml` in `dir` or
 /// the nearest folder above it, up to the top of its git work tree (only `dir` outside one).
-pub fn find(dir: &Path) -> Option<PathBuf> {
+/// Both in one folder is an error: editing the one not read would silently change nothing.
+pub fn find(dir: &Path) -> Result<Option<PathBuf>> {
     let top = crate::store::git_top_level(dir).unwrap_or_else(|| dir.to_path_buf());
     for folder in dir.ancestors() {
-        for candidate in [
-            folder.join(FILE_NAME),
-            folder.join(".config").join(FILE_NAME),
-        ] {
-            if candidate.is_file() {
-                return Some(candidate);
-            }
+        let plain = folder.join(FILE_NAME);
+        let hidden = folder.join(".config").join(FILE_NAME);
+        match (plain.is_file(), hidden.is_file()) {
+            (true, true) => bail!(
+                "both {} and {} exist; keep one (flakehunt reads a single file)",
+                plain.display(),
+                hidden.display()
+            ),
+            (true, false) => return Ok(Some(plain)),
+            (false, true) => return Ok(Some(hidden)),
+            (false, false) => {}
         }
         if folder == top {
             break;
         }
     }
-    None
+    Ok(None)
 }
 
 /// The settings of `profile` (None: the defaults alone) from the file found for the current
@@ -292,7 +297,7 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 /// any error in the file, is an error.
 pub fn load(profile: Option<&str>) -> Result<Effective> {
     let cwd = std::env::current_dir().context("cannot tell the current directory")?;
-    let Some(file) = find(&cwd) else {
+    let Some(file) = find(&cwd)? else {
         if let Some(name) = profile {
             bail!(
                 "--profile {name}: no {FILE_NAME} here or above (up to the top of the git work \
@@ -503,16 +508,28 @@ impl Located<'_> {
                     .ok_or_else(|| format!("got {}", value.type_str()))?;
                 let count = u64::from_str_radix(integer.as_str(), integer.radix())
                     .map_err(|_| format!("{integer} is not a whole number of 0 or more"))?;
-                if count == 0 && matches!(key.name, "jobs" | "runs") {
+                // The same bounds as the command line's, so `config` never passes a value
+                // that `run` then refuses under a flag the user did not give.
+                if count == 0 && matches!(key.name, "jobs" | "runs" | "max-failures") {
                     return Err("must be at least 1".into());
+                }
+                let max_jobs = crate::campaign::setup::MAX_JOBS;
+                if key.name == "jobs" && count > max_jobs as u64 {
+                    return Err(format!("{count} is more than {max_jobs}"));
                 }
                 Ok(Value::Count(count))
             }
             Kind::Duration => {
                 let text = text()?;
-                humantime::parse_duration(text.trim())
-                    .map(|duration| Value::Duration(duration, text.to_string()))
-                    .map_err(|error| format!("'{text}' is not a duration ({error})"))
+                let duration = humantime::parse_duration(text.trim())
+                    .map_err(|error| format!("'{text}' is not a duration ({error})"))?;
+                if duration.is_zero() && matches!(key.name, "timeout" | "duration") {
+                    return Err(format!("'{text}' is not longer than 0"));
+                }
+                if duration > crate::campaign::setup::MAX_TIME {
+                    return Err(format!("'{text}' is longer than 365 days"));
+                }
+                Ok(Value::Duration(duration, text.to_string()))
             }
             Kind::Signal => {
                 let text = text()?;
@@ -549,6 +566,11 @@ impl Located<'_> {
             }
             Kind::Path => {
                 let text = text()?;
+                // An empty path would be the file's own folder: `out = ""` would spill run
+                // files over the project.
+                if text.trim().is_empty() {
+                    return Err("must not be empty".into());
+                }
                 let folder = self.file.parent().unwrap_or(Path::new("."));
                 Ok(Value::Path(folder.join(text)))
             }
@@ -653,6 +675,28 @@ stacks = false
     }
 
     #[test]
+    fn two_files_in_one_folder_are_refused_and_the_nearest_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(deep.join(".config")).expect("mkdir");
+        assert_eq!(find(&deep).expect("none"), None);
+        std::fs::write(dir.path().join("a").join(FILE_NAME), "").expect("write");
+        std::fs::write(deep.join(".config").join(FILE_NAME), "").expect("write");
+        // Outside a git work tree only the folder itself is searched.
+        assert_eq!(
+            find(&deep).expect("one"),
+            Some(deep.join(".config").join(FILE_NAME))
+        );
+        std::fs::write(deep.join(FILE_NAME), "").expect("write");
+        let error = find(&deep).expect_err("two").to_string();
+        assert!(error.starts_with("both "), "{error}");
+        assert!(
+            error.contains(".config/flakehunt.toml exist; keep one"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn every_mistake_names_file_line_table_key_and_what_is_allowed() {
         let error = |text: &str| {
             effective(&at("/p/flakehunt.toml"), text, Some("ci"))
@@ -678,6 +722,27 @@ stacks = false
         assert!(error("[profile.ci]\nsteps = [\"jump\"]\n").contains("[profile.ci] steps:"));
         assert!(error("[profile.ci]\nfail-if = \"(\"\n").contains("is not a valid regex"));
         assert!(error("[profile.ci]\njobs = 0\n").contains("must be at least 1"));
+        // The command line's bounds hold in the file, named at the file's line.
+        assert_eq!(
+            error("[profile.ci]\njobs = 99999999999\n"),
+            "/p/flakehunt.toml:2:8: [profile.ci] jobs: 99999999999 is more than 1024; \
+             allowed: a whole number, e.g. 4"
+        );
+        assert!(error("[defaults]\nmax-failures = 0\n")
+            .starts_with("/p/flakehunt.toml:2:16: [defaults] max-failures: must be at least 1"));
+        assert!(error("[defaults]\ntimeout = \"0s\"\n")
+            .starts_with("/p/flakehunt.toml:2:11: [defaults] timeout: '0s' is not longer than 0"));
+        assert!(error("[profile.ci]\nduration = \"0ms\"\n").contains("is not longer than 0"));
+        assert!(error("[profile.ci]\ngrace = \"400years\"\n")
+            .contains("[profile.ci] grace: '400years' is longer than 365 days"));
+        assert!(error("[profile.ci]\nout = \"\"\n")
+            .starts_with("/p/flakehunt.toml:2:7: [profile.ci] out: must not be empty"));
+        assert!(effective(
+            &at("/p/flakehunt.toml"),
+            "[defaults]\ngrace = \"0s\"\n",
+            None
+        )
+        .is_ok());
         assert!(error("[profiles.ci]\n").contains("unknown table or key `profiles`"));
         assert!(error("[profile.ci\n").starts_with("/p/flakehunt.toml:1:"));
         assert!(error(

@@ -378,7 +378,15 @@ pub fn show_parts_text(parts: &[PartRow], hunt: Option<&(String, Vec<ArmResult>)
             let _ = writeln!(out, "  best arm   {best}");
             out
         }
-        None => parts_text(parts),
+        // A heading, as the arms have: under the spec's `key  value` lines a bare table
+        // header would read as one more key.
+        None => {
+            let mut out = String::from("  parts:\n");
+            for line in parts_text(parts).lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            out
+        }
     }
 }
 
@@ -627,5 +635,8 @@ mod tests {
             },
         ];
         insta::assert_snapshot!(parts_text(&parts));
+        let shown = show_parts_text(&parts, None);
+        assert!(shown.starts_with("  parts:\n    part "), "{shown}");
+        assert!(shown.contains("\n    even "), "{shown}");
     }
 }

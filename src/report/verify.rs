@@ -27,12 +27,16 @@ pub fn claim(plan: &VerifyPlan) -> String {
 
 /// The line printed before the campaign starts (without a newline).
 pub fn announcement(plan: &VerifyPlan) -> String {
+    // Without a baseline campaign's speed there is no time to estimate: say nothing.
+    let time = match plan.runs_per_second() {
+        Some(speed) if speed > 0.0 => format!(" ({})", wall_time(plan.required, Some(speed))),
+        _ => String::new(),
+    };
     format!(
-        "verify: {} clean runs needed to show {} at {}% confidence ({}); stops at the first failure",
+        "verify: {} clean runs needed to show {} at {}% confidence{time}; stops at the first failure",
         thousands(plan.required),
         claim(plan),
         (plan.confidence * 100.0).round(),
-        wall_time(plan.required, plan.runs_per_second())
     )
 }
 

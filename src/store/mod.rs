@@ -503,13 +503,17 @@ fn read_error(path: &Path, error: rusqlite::Error) -> StoreError {
 /// Decide, by reading only, whether `conn`'s database is a flakehunt history this build can use.
 fn inspect(conn: &Connection, path: &Path) -> Result<Found, StoreError> {
     let fail = |error| read_error(path, error);
-    let version: i64 = conn
+    // One read transaction, one snapshot: read apart, a migration committed by another
+    // process in between gave "user_version 0 with tables", a healthy store called damaged.
+    let snapshot = conn.unchecked_transaction().map_err(fail)?;
+    let version: i64 = snapshot
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(fail)?;
-    let application_id: i32 = conn
+    let application_id: i32 = snapshot
         .query_row("PRAGMA application_id", [], |row| row.get(0))
         .map_err(fail)?;
-    let found = schema::objects(conn, "main").map_err(fail)?;
+    let found = schema::objects(&snapshot, "main").map_err(fail)?;
+    drop(snapshot);
     let ours = application_id == schema::APPLICATION_ID;
     let foreign = || StoreError::Foreign {
         path: path.to_path_buf(),
@@ -625,4 +629,40 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 /// Current time as an RFC 3339 string with milliseconds (UTC), sortable as text.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Several processes creating one new history at once: each must open it, none may find
+    /// another's half-read migration "damaged".
+    #[test]
+    fn a_new_store_opened_by_many_at_once_is_never_called_damaged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for attempt in 0..30 {
+            let path = dir.path().join(format!("h{attempt}.db"));
+            let barrier = std::sync::Barrier::new(4);
+            std::thread::scope(|scope| {
+                let openers: Vec<_> = (0..4u64)
+                    .map(|opener| {
+                        let (barrier, path) = (&barrier, &path);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            // Staggered, so that some arrive while the first is migrating.
+                            std::thread::sleep(Duration::from_micros(
+                                opener * (attempt % 10) * 100,
+                            ));
+                            Store::open(path).map(|_| ())
+                        })
+                    })
+                    .collect();
+                for opener in openers {
+                    let opened = opener.join().expect("thread");
+                    assert!(opened.is_ok(), "attempt {attempt}: {opened:?}");
+                }
+            });
+            assert!(Store::open_existing(&path).is_ok());
+        }
+    }
 }

@@ -43,6 +43,8 @@ struct PassRow {
     part: Option<i64>,
     started_at: String,
     duration_us: i64,
+    /// The saved log of a pass kept by `--keep-passing`.
+    log_path: Option<String>,
     tests: Vec<crate::analysis::per_test::TestOutcome>,
 }
 
@@ -121,6 +123,10 @@ impl CampaignWriter {
             part: self.part_of(run),
             started_at: humantime::format_rfc3339_millis(record.started_at).to_string(),
             duration_us: duration_us(record.duration),
+            log_path: run
+                .saved
+                .as_ref()
+                .map(|saved| saved.log.display().to_string()),
             tests: run.tests.clone(),
         });
     }
@@ -289,8 +295,9 @@ fn insert_passes(transaction: &Transaction<'_>, campaign: &str, rows: &[PassRow]
         return Ok(());
     }
     let mut insert = transaction.prepare_cached(
-        "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, timed_out, part)
-         VALUES (?1, ?2, ?3, ?4, 'pass', 0, ?5)",
+        "INSERT OR REPLACE INTO runs (campaign, idx, started_at, duration_us, verdict, timed_out, part,
+                log_path)
+         VALUES (?1, ?2, ?3, ?4, 'pass', 0, ?5, ?6)",
     )?;
     for row in rows {
         insert.execute(params![
@@ -298,7 +305,8 @@ fn insert_passes(transaction: &Transaction<'_>, campaign: &str, rows: &[PassRow]
             row.index as i64,
             row.started_at,
             row.duration_us,
-            row.part
+            row.part,
+            row.log_path
         ])?;
         crate::store::per_test::insert(
             transaction,
