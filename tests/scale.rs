@@ -484,3 +484,43 @@ fn a_sharded_test_suite_merges_to_the_same_flake_table() {
     assert_eq!(merged["tests"][0]["failures"], 2, "{merged}");
     assert_eq!(show(&db, "suite")["tests"], whole["tests"]);
 }
+
+#[test]
+fn a_merged_hang_keeps_its_stacks_where_log_finds_them() {
+    let dir = scratch();
+    let db = dir.path().join("history.db");
+    let bundle = dir.path().join("hang.fhb");
+    let output = fh(&db)
+        .args([
+            "run",
+            "--quiet",
+            "-n",
+            "2",
+            "--timeout",
+            "300ms",
+            "--no-history",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--export")
+        .arg(&bundle)
+        .arg("--")
+        .arg(fixture())
+        .args(["only-on:1", "hang"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let merged = merge(&db, &dir.path().join("merged"), &[bundle]);
+    assert_eq!(merged.status.code(), Some(1), "{}", stderr(&merged));
+    let log = fh(&db)
+        .args(["log", "last", "1", "--stacks"])
+        .output()
+        .expect("log");
+    let text = String::from_utf8_lossy(&log.stdout);
+    if text.contains("no stack tool") || stderr(&log).contains("no stack tool") {
+        println!("skipped: no stack tool here");
+        return;
+    }
+    assert_eq!(log.status.code(), Some(0), "{}", stderr(&log));
+    assert!(text.contains("# stacks of run 1"), "{text}");
+}

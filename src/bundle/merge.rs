@@ -538,7 +538,7 @@ fn finished_run(run: &BundleRun, out_dir: &Path) -> Result<FinishedRun> {
                 .with_context(|| format!("could not write {}", log.display()))?;
             let stacks = match &run.stacks {
                 Some(stacks) => {
-                    let path = out_dir.join(format!("run-{:06}.stacks.txt", run.index));
+                    let path = out_dir.join(format!("run-{:06}.stacks", run.index));
                     std::fs::write(&path, stacks.text.as_bytes())
                         .with_context(|| format!("could not write {}", path.display()))?;
                     Some(path)
