@@ -234,8 +234,12 @@ fn refuse_profile(cli: &Cli) -> anyhow::Result<()> {
         return Ok(());
     };
     let name = match &cli.command {
-        // `config` reads it; dispatch's options are its own concern.
-        Command::Config(_) | Command::Dispatch(_) => return Ok(()),
+        // `config` reads it.
+        Command::Config(_) => return Ok(()),
+        Command::Dispatch(_) => anyhow::bail!(
+            "--profile {profile}: dispatch takes no run options from flakehunt.toml; give the \
+             tasks' run options with --run-arg"
+        ),
         Command::Rerun(_) => {
             anyhow::bail!(
                 "--profile {profile}: rerun repeats what was recorded and reads no flakehunt.toml; \
