@@ -158,6 +158,23 @@ static HEX_ADDRESS: LazyLock<Regex> = LazyLock::new(|| regex(r"\b0[xX][0-9a-fA-F
 /// Candidate long hex ids; [`replace_hex_ids`] checks boundaries and the digit/letter mix.
 static HEX_ID: LazyLock<Regex> = LazyLock::new(|| regex(r"[0-9a-fA-F]{8,}"));
 
+/// ANSI escape sequences written out as text rather than sent raw: `\x1b[1m`, `\u001b[0m`,
+/// `\u{1b}[31;1m`, `\033[K`, `\e[2J`, `^[[0m`, `&#x1B;[1m`, and OSC titles/hyperlinks such as
+/// `\x1b]0;title\x07`. Debug output and escaped logs print them this way; [`normalise`] keeps
+/// them verbatim so their parameters are not read as numbers or durations (`1m`).
+static TEXT_ESCAPE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?x)
+          (?: \\x1[bB] | \\u00?1[bB] | \\u\{0*1[bB]\} | \\0?33 | \\e | \^\[ | &\#x0*1[bB]; | &\#0*27; | \#x1[bB] )
+          (?: \[ [0-9;:?<=>]* [\ -/]* [@-~]
+            | \] [^\s\\\x07]* (?: \x07 | \\x07 | \\u0007 | \\u\{7\} | \\007 | \\a
+                               | (?: \\x1[bB] | \\u001[bB] | \\033 | \\e ) \\\\? )?
+            | [()\#%] [0-9A-Za-z]
+          )
+        ",
+    )
+});
+
 /// Durations in Go/Rust style (`1.5s`, `12ms`, `3µs`, `2m3s`) and spelled out (`3 seconds`).
 static DURATION: LazyLock<Regex> = LazyLock::new(|| {
     regex(
@@ -292,7 +309,8 @@ fn replace_numbers(s: &str) -> Cow<'_, str> {
 /// with the same cause get the same signature.
 ///
 /// Steps, in this order (earlier steps consume text that later ones would mangle):
-/// 1. look at the first 4 KiB only; strip ANSI escape sequences; decode as lossy UTF-8; turn
+/// 1. look at the first 4 KiB only; strip ANSI escape sequences (those written out as text,
+///    `\x1b[1m`, are kept verbatim and skipped by the steps below); decode as lossy UTF-8; turn
 ///    control characters into spaces and drop invisible formatting characters;
 /// 2. paths into temp directories or with generated-looking components -> `<tmp>`;
 /// 3. UUIDs -> `<uuid>`;
@@ -381,7 +399,33 @@ fn normalise_text(decoded: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
 
-    let text = PATH.replace_all(&text, |caps: &Captures<'_>| {
+    // Escapes written out as text stay as they are; only the text between them is normalised.
+    let mut joined = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in TEXT_ESCAPE.find_iter(&text) {
+        joined.push_str(&normalise_segment(&text[last..m.start()]));
+        joined.push_str(m.as_str());
+        last = m.end();
+    }
+    joined.push_str(&normalise_segment(&text[last..]));
+
+    let mut out = String::new();
+    for (i, word) in joined.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.chars().count() > MAX_NORMALISED_CHARS {
+        out = out.chars().take(MAX_NORMALISED_CHARS - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// Steps 2-10 of [`normalise`] on a piece of text holding no written-out escape sequence.
+fn normalise_segment(text: &str) -> String {
+    let text = PATH.replace_all(text, |caps: &Captures<'_>| {
         let path = caps.get(0).map_or("", |m| m.as_str());
         if is_noisy_path(path) {
             "<tmp>".to_string()
@@ -396,20 +440,7 @@ fn normalise_text(decoded: &str) -> String {
     let text = replace_hex_ids(&text);
     let text = DURATION.replace_all(&text, "<dur>");
     let text = TASK_ID.replace_all(&text, "${1}N");
-    let text = replace_numbers(&text);
-
-    let mut out = String::new();
-    for (i, word) in text.split_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    if out.chars().count() > MAX_NORMALISED_CHARS {
-        out = out.chars().take(MAX_NORMALISED_CHARS - 1).collect();
-        out.push('…');
-    }
-    out
+    replace_numbers(&text).into_owned()
 }
 
 pub use crate::record::Signature;
@@ -907,6 +938,39 @@ mod tests {
             (b"bad \xff\xfe bytes", "bad \u{fffd}\u{fffd} bytes"),
             (b"ctrl\x07\x00chars", "ctrl chars"),
             ("spoof\u{202e}ed\u{200b}".as_bytes(), "spoofed"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                normalise(input),
+                *expected,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn written_out_escapes_are_kept_not_read_as_durations() {
+        let cases: &[(&[u8], &str)] = &[
+            (br"FAIL: \x1b[1mboom\x1b[0m", r"FAIL: \x1b[1mboom\x1b[0m"),
+            (
+                br"\x1B[31;1merror\x1B[0m after 3ms",
+                r"\x1B[31;1merror\x1B[0m after <dur>",
+            ),
+            (
+                br"panic: \u001b[1m12ms\u001b[0m",
+                r"panic: \u001b[1m<dur>\u001b[0m",
+            ),
+            (br#"left: "\u{1b}[2m5m""#, r#"left: "\u{1b}[2m<dur>""#),
+            (br"\033[1m \e[1m ^[[1m", r"\033[1m \e[1m ^[[1m"),
+            (b"&#x1B;[1m #x1B[1m", "&#x1B;[1m #x1B[1m"),
+            (
+                br"\x1b]0;title 7\x07 \x1b]8;;http://h/1\x1b\\ ok",
+                r"\x1b]0;title N\x07 \x1b]8;;http://h/1\x1b\\ ok",
+            ),
+            (br"\x1b(B 4 items", r"\x1b(B N items"),
+            // Raw escapes are still removed, and a bare `[1m` is still a duration.
+            (b"\x1b[1mbold\x1b[0m took [1m]", "bold took [<dur>]"),
         ];
         for (input, expected) in cases {
             assert_eq!(
