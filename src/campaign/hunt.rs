@@ -236,14 +236,7 @@ fn arm_part(text: &str, detection: &Detection) -> Result<Option<Part>> {
             shake: None,
         }));
     }
-    let mut shake = Shake::parse(text).map_err(|error| {
-        anyhow!(
-            "--arms: arm '{text}', item {} '{}': {}",
-            error.position,
-            error.item,
-            error.message
-        )
-    })?;
+    let mut shake = Shake::parse(text).map_err(|error| arm_error(text, &error))?;
     for warning in shake.preflight() {
         eprintln!("flakehunt: warning: arm {text}: {warning}");
     }
@@ -263,6 +256,72 @@ fn arm_part(text: &str, detection: &Detection) -> Result<Option<Part>> {
         label: text.to_string(),
         shake: Some(Arc::new(shake)),
     }))
+}
+
+/// Words meaning "no shake" that a user may write for the plain arm.
+const PLAIN_WORDS: [&str; 5] = [PLAIN, "none", "baseline", "default", "off"];
+
+/// The error for an arm that is not a valid shake recipe: which item of the arm is wrong,
+/// marked under the arm, and, when the arm reads like several arms joined with `,`, the same
+/// list written with `;` between arms.
+fn arm_error(text: &str, error: &crate::shake::ShakeError) -> anyhow::Error {
+    let mut message = format!(
+        "--arms: arm '{text}': item {} '{}': {}",
+        error.position, error.item, error.message
+    );
+    // Underline the item within the arm (items are the comma-separated pieces, trimmed).
+    let mut start = 0;
+    for (index, piece) in text.split(',').enumerate() {
+        if index + 1 == error.position {
+            let lead = piece.len() - piece.trim_start().len();
+            let before = text[..start + lead].chars().count();
+            let width = piece.trim().chars().count().max(1);
+            message.push_str(&format!(
+                "\n  arm: {text}\n       {}{}",
+                " ".repeat(before),
+                "^".repeat(width)
+            ));
+            break;
+        }
+        start += piece.len() + 1;
+    }
+    if let Some(arms) = as_arm_list(text) {
+        message.push_str(&format!(
+            "\n  hint: ',' joins shakes within one arm and ';' separates arms; \
+             for {} arms, write '{arms}'",
+            arms.split(';').count()
+        ));
+    }
+    anyhow!(message)
+}
+
+/// `text` rewritten as a `;`-separated list of arms if it reads like one mistakenly joined with
+/// `,`: two or more items, of which one names the plain arm, or each is an arm on its own, or
+/// one shake appears twice.
+fn as_arm_list(text: &str) -> Option<String> {
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.len() < 2 || items.iter().any(|item| item.is_empty()) {
+        return None;
+    }
+    let is_plain = |item: &str| PLAIN_WORDS.contains(&item.to_ascii_lowercase().as_str());
+    let names: Vec<&str> = items
+        .iter()
+        .map(|item| item.split_once('=').map_or(*item, |(name, _)| name.trim()))
+        .collect();
+    let repeated = names
+        .iter()
+        .enumerate()
+        .any(|(i, name)| names[..i].contains(name));
+    let list = items.iter().any(|item| is_plain(item))
+        || repeated
+        || items.iter().all(|item| Shake::parse(item).is_ok());
+    list.then(|| {
+        items
+            .iter()
+            .map(|item| if is_plain(item) { PLAIN } else { item })
+            .collect::<Vec<_>>()
+            .join(";")
+    })
 }
 
 fn detected_view(detection: &Detection) -> Detected {
@@ -481,5 +540,23 @@ mod tests {
         let error = choose_arms(Some("plain;bogus=1"), &detection).expect_err("bad arm");
         assert!(error.to_string().contains("arm 'bogus=1'"), "{error}");
         assert!(choose_arms(Some(" ; "), &detection).is_err());
+    }
+
+    #[test]
+    fn arm_errors_point_at_the_item_and_suggest_semicolons() {
+        let detection = detect(Path::new("/bin/true"), &[]);
+        let messages: Vec<String> = [
+            "none,nice",
+            "nice=5, nice=10",
+            "pin=one-core,jitter=1ms,bogus",
+            "jitter=1ms, slice=oops",
+        ]
+        .iter()
+        .map(|arms| {
+            let error = choose_arms(Some(arms), &detection).expect_err("bad arm");
+            format!("--arms '{arms}'\n{error}")
+        })
+        .collect();
+        insta::assert_snapshot!(messages.join("\n\n"));
     }
 }
