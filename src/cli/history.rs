@@ -175,7 +175,12 @@ pub fn log(args: LogArgs, db: &Path) -> Result<i32> {
         return print_file(stacks, args.raw, &raw_command, &mut out).map(|()| EXIT_OK);
     }
     let file = open_log(&path)?;
+    // An empty log would otherwise print nothing at all, which reads like a broken command.
+    let printed_nothing = file.metadata().is_ok_and(|meta| meta.len() == 0);
     print_file(file, args.raw, &raw_command, &mut out)?;
+    if printed_nothing {
+        eprintln!("{}", report::history::printed_nothing(args.run));
+    }
     if let (Some(stacks), false) = (stacks, args.raw) {
         let name = stacks_path
             .file_name()

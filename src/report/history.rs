@@ -99,6 +99,11 @@ fn write_row(out: &mut String, row: &CampaignRow, id_width: usize) -> std::fmt::
     )
 }
 
+/// The note `flakehunt log` puts on stderr when the run's saved output is empty.
+pub fn printed_nothing(run: u64) -> String {
+    format!("(run {run} printed nothing)")
+}
+
 /// One campaign for `flakehunt show --json`: its summary, exactly as [`summary::json`], with
 /// `spec`: what was run (as [`crate::store::query::campaign_spec`] reads it back), its `kind`
 /// and the campaign it repeats.

@@ -334,7 +334,62 @@ pub fn run(store: &Store, campaign: &str, index: u64) -> Result<RunRow> {
             },
         )
         .optional()?
-        .with_context(|| format!("campaign {campaign} has no run {index}"))
+        .with_context(|| missing_run(store, campaign, index))
+}
+
+/// Failing runs named by [`missing_run`] before it shortens the list.
+const MISSING_RUN_LISTED: usize = 12;
+
+/// Why `flakehunt log` cannot show run `index` of `campaign`, naming the runs it can show.
+fn missing_run(store: &Store, campaign: &str, index: u64) -> String {
+    let conn = store.conn();
+    let range: rusqlite::Result<(Option<i64>, Option<i64>, i64)> = conn.query_row(
+        "SELECT min(idx), max(idx), count(*) FROM runs WHERE campaign = ?1",
+        params![campaign],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    );
+    let failures: rusqlite::Result<Vec<i64>> = conn
+        .prepare("SELECT idx FROM runs WHERE campaign = ?1 AND verdict = 'fail' ORDER BY idx")
+        .and_then(|mut statement| {
+            statement
+                .query_map(params![campaign], |row| row.get(0))?
+                .collect()
+        });
+    let mut message = format!("campaign {campaign} has no run {index}");
+    let (Ok((Some(first), Some(last), count)), Ok(failures)) = (range, failures) else {
+        message.push_str(": it recorded no runs");
+        return message;
+    };
+    let runs = if first == last {
+        format!("run {first}")
+    } else if count == last - first + 1 {
+        format!("runs {first}-{last}")
+    } else {
+        format!("{count} runs between {first} and {last}")
+    };
+    message.push_str(&format!("; it recorded {runs}"));
+    if failures.is_empty() {
+        message.push_str(", none of which failed");
+    } else {
+        let listed: Vec<String> = failures
+            .iter()
+            .take(MISSING_RUN_LISTED)
+            .map(i64::to_string)
+            .collect();
+        let more = failures.len().saturating_sub(MISSING_RUN_LISTED);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let plural = if failures.len() == 1 { "" } else { "s" };
+        message.push_str(&format!(
+            ", with failures at run{plural} {}{more}",
+            listed.join(", ")
+        ));
+    }
+    message.push_str("; passing runs' output is kept only with --keep-passing");
+    message
 }
 
 /// The best arm of the most recent `flakehunt hunt`.
