@@ -12,6 +12,8 @@ use common::{fixture, flakehunt, scratch};
 fn flakehunt_in(db: &Path, cwd: &Path, args: &[&str]) -> Output {
     flakehunt()
         .current_dir(cwd)
+        // A scratch directory must not find a repository above it.
+        .env("GIT_CEILING_DIRECTORIES", cwd.parent().unwrap_or(cwd))
         .arg("--db")
         .arg(db)
         .args(args)
@@ -75,5 +77,47 @@ fn log_names_the_runs_a_campaign_has_and_notes_silent_runs() {
     })
     .collect::<String>()
     .replace(&id, "<id>");
+    insta::assert_snapshot!(shown);
+}
+
+/// The end of `show`'s "recorded ... commit X" line for the newest campaign.
+fn recorded_commit(db: &Path, cwd: &Path) -> String {
+    let show = flakehunt_in(db, cwd, &["show", "last"]);
+    assert_eq!(show.status.code(), Some(0), "{show:?}");
+    let text = String::from_utf8_lossy(&show.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("recorded"))
+        .unwrap_or_else(|| panic!("no recorded line: {text}"));
+    line.split_once(", commit ")
+        .map(|(_, commit)| commit.to_string())
+        .unwrap_or_else(|| panic!("no commit in: {line}"))
+}
+
+#[test]
+fn show_tells_a_repository_without_commits_from_no_repository() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let plain = dir.path().join("plain");
+    let fresh = dir.path().join("fresh");
+    let mut shown = String::new();
+    for (name, cwd) in [("plain directory", &plain), ("after git init", &fresh)] {
+        std::fs::create_dir(cwd).expect("mkdir");
+        if name == "after git init" {
+            let init = std::process::Command::new("git")
+                .args(["init", "--quiet"])
+                .current_dir(cwd)
+                .status()
+                .expect("git is needed for this test (.ci/run installs it)");
+            assert!(init.success());
+        }
+        let run = flakehunt_in(
+            &db,
+            cwd,
+            &["run", "-n", "1", "--progress", "lines", "--", "true"],
+        );
+        assert_eq!(run.status.code(), Some(0), "{run:?}");
+        shown.push_str(&format!("{name}: commit {}\n", recorded_commit(&db, cwd)));
+    }
     insta::assert_snapshot!(shown);
 }

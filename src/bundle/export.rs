@@ -225,7 +225,7 @@ pub fn header(prepared: &crate::campaign::Prepared, campaign_runs: Option<u64>) 
         spec: spec.describe(),
         cwd: cwd.display().to_string(),
         out_dir: spec.out_dir.display().to_string(),
-        git_commit: git.as_ref().map(|git| git.commit.clone()),
+        git_commit: git.as_ref().and_then(|git| git.commit.clone()),
         git_dirty: git.as_ref().map(|git| git.dirty),
         host: crate::record::provenance::hostname(),
         flakehunt: env!("CARGO_PKG_VERSION").to_string(),

@@ -423,13 +423,13 @@ fn record_runs(plan: &MergePlan, store: Store, id: &str, out_dir: &Path) -> Resu
         command: command.clone(),
         spec: merged_spec(plan),
         cwd: header.cwd.clone(),
-        git: header
-            .git_commit
-            .clone()
-            .map(|commit| crate::record::provenance::GitState {
-                commit,
+        // A dirty flag without a commit is a repository with no commits yet.
+        git: (header.git_commit.is_some() || header.git_dirty.is_some()).then(|| {
+            crate::record::provenance::GitState {
+                commit: header.git_commit.clone(),
                 dirty: header.git_dirty.unwrap_or(false),
-            }),
+            }
+        }),
         host: hosts(plan),
         out_dir: out_dir.display().to_string(),
         parts: Vec::new(),

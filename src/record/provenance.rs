@@ -7,27 +7,29 @@ use std::process::{Command, Stdio};
 /// Git state of a working directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitState {
-    /// Full commit hash of HEAD.
-    pub commit: String,
+    /// Full commit hash of HEAD; `None` in a repository with no commits yet.
+    pub commit: Option<String>,
     /// Whether tracked files differ from HEAD.
     pub dirty: bool,
 }
 
-/// The git commit of `dir`'s repository, if it is in one and git is installed.
+/// The git state of `dir`'s repository, if it is in one and git is installed.
 pub fn git_state(dir: &Path) -> Option<GitState> {
-    let head = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--verify", "HEAD"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !head.status.success() {
-        return None;
-    }
-    let commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
-    if commit.is_empty() {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+    };
+    let head = git(&["rev-parse", "--verify", "--quiet", "HEAD"])?;
+    let commit = Some(String::from_utf8_lossy(&head.stdout).trim().to_string())
+        .filter(|commit| head.status.success() && !commit.is_empty());
+    // Without a HEAD commit, tell a fresh repository from no repository at all.
+    if commit.is_none() && !git(&["rev-parse", "--git-dir"])?.status.success() {
         return None;
     }
     // Untracked files are ignored: build outputs must not make every tree look dirty.

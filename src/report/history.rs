@@ -129,7 +129,9 @@ pub fn show_text(summary: &Summary, row: &CampaignRow, spec: &Value) -> String {
     let commit = match (&row.git_commit, row.git_dirty) {
         (Some(commit), Some(true)) => format!("{commit} (dirty)"),
         (Some(commit), _) => commit.clone(),
-        (None, _) => "not in a git repository".to_string(),
+        // Recorded with no commit but a dirty flag: `git init` was done, nothing committed.
+        (None, Some(_)) => "none (a git repository with no commits yet)".to_string(),
+        (None, None) => "not in a git repository".to_string(),
     };
     let _ = writeln!(
         out,

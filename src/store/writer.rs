@@ -85,7 +85,7 @@ impl CampaignWriter {
                         command,
                         info.spec.to_string(),
                         info.cwd,
-                        info.git.as_ref().map(|git| git.commit.clone()),
+                        info.git.as_ref().and_then(|git| git.commit.clone()),
                         info.git.as_ref().map(|git| git.dirty),
                         info.host,
                         info.out_dir,
@@ -103,7 +103,7 @@ impl CampaignWriter {
         Ok(CampaignWriter {
             campaign: info.id.clone(),
             pending: Vec::new(),
-            git_commit: info.git.as_ref().map(|git| git.commit.clone()),
+            git_commit: info.git.as_ref().and_then(|git| git.commit.clone()),
             host: info.host.clone(),
             parted: !info.parts.is_empty(),
             store,
