@@ -121,3 +121,53 @@ fn show_tells_a_repository_without_commits_from_no_repository() {
     }
     insta::assert_snapshot!(shown);
 }
+
+#[test]
+fn history_tests_says_what_was_searched_when_nothing_matches() {
+    let dir = scratch();
+    let db = dir.path().join("h.db");
+    let history = |filter: &str| {
+        let output = flakehunt_in(&db, dir.path(), &["history", "--tests", filter]);
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        format!(
+            "$ flakehunt history --tests '{}'\n{}",
+            filter.escape_debug(),
+            String::from_utf8_lossy(&output.stdout)
+        )
+    };
+    let plain = flakehunt_in(
+        &db,
+        dir.path(),
+        &["run", "-n", "1", "--progress", "lines", "--", "true"],
+    );
+    assert_eq!(plain.status.code(), Some(0), "{plain:?}");
+    let before = history("alpha");
+    let fixture = fixture().to_string_lossy().into_owned();
+    let suite = flakehunt_in(
+        &db,
+        dir.path(),
+        &[
+            "run",
+            "-n",
+            "2",
+            "--suite",
+            "cargo",
+            "--progress",
+            "lines",
+            "--",
+            &fixture,
+            "out:running 1 test",
+            "out:test tests::alpha ... ok",
+            "out:test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+        ],
+    );
+    assert_eq!(suite.status.code(), Some(0), "{suite:?}");
+    let shown = [
+        before,
+        history("zzz"),
+        history("\x1b[31mred"),
+        history("alpha"),
+    ]
+    .concat();
+    insta::assert_snapshot!(shown);
+}

@@ -68,6 +68,9 @@ pub fn history(args: HistoryArgs, db: &Path) -> Result<i32> {
         let (rows, campaigns) = per_test::rates(&store, filter)?;
         let shown = if args.json {
             report::flakes::json(&rows)? + "\n"
+        } else if rows.is_empty() {
+            let (all, tested) = query::campaigns_with_test_results(&store)?;
+            report::flakes::nothing_matches(filter, tested, all)
         } else {
             report::flakes::text(&rows, &format!("across {campaigns} campaign(s)"))
         };

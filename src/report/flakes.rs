@@ -125,6 +125,30 @@ pub fn text(rows: &[TestRow], scope: &str) -> String {
     out
 }
 
+/// What `flakehunt history --tests [FILTER]` says when no recorded test matches: how many
+/// campaigns were searched (those with per-test results, of all in the history).
+pub fn nothing_matches(filter: Option<&str>, tested: u64, all: u64) -> String {
+    let campaigns = |n: u64| format!("{n} campaign{}", if n == 1 { "" } else { "s" });
+    let searched = format!(
+        "searched {} with per-test results, of {} in the history",
+        campaigns(tested),
+        all
+    );
+    let mut out = match filter {
+        Some(filter) => format!(
+            "flakehunt: no recorded test matches '{}' ({searched})\n",
+            crate::text::escape_line(filter.as_bytes(), 200)
+        ),
+        None => format!("flakehunt: no per-test results ({searched})\n"),
+    };
+    if tested == 0 {
+        out.push_str(
+            "  per-test results come from campaigns on test targets and suites (--cargo-test, --go-test,\n    --pytest, --test, --suite)\n",
+        );
+    }
+    out
+}
+
 /// Per-test rates as one JSON array.
 pub fn json(rows: &[TestRow]) -> anyhow::Result<String> {
     use anyhow::Context;

@@ -337,6 +337,20 @@ pub fn run(store: &Store, campaign: &str, index: u64) -> Result<RunRow> {
         .with_context(|| missing_run(store, campaign, index))
 }
 
+/// How many campaigns the history holds, and how many of them recorded per-test results.
+pub fn campaigns_with_test_results(store: &Store) -> Result<(u64, u64)> {
+    store
+        .conn()
+        .query_row(
+            "SELECT (SELECT count(*) FROM campaigns),
+                    (SELECT count(DISTINCT campaign) FROM test_results)",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )
+        .map(|(all, tested)| (all.max(0) as u64, tested.max(0) as u64))
+        .context("cannot count the campaigns")
+}
+
 /// Failing runs named by [`missing_run`] before it shortens the list.
 const MISSING_RUN_LISTED: usize = 12;
 
