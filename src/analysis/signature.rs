@@ -524,6 +524,11 @@ static NAME_ADDRESS: LazyLock<Regex> = LazyLock::new(|| regex(r"0x[0-9A-Fa-f]+")
 /// `GI_` prefixes of C library internals (`__GI___pthread_kill` -> `pthread_kill`).
 pub fn normalise_function(raw: &str) -> String {
     let name = raw.split('@').next().unwrap_or(raw).trim();
+    // Stacks recorded before names were demangled at parse time may hold mangled Rust symbols.
+    let demangled = rustc_demangle::try_demangle(name)
+        .ok()
+        .map(|symbol| format!("{symbol:#}"));
+    let name = demangled.as_deref().unwrap_or(name);
     let name = RUST_HASH.replace(name, "");
     let name = CLONE_SUFFIX.replace(&name, "");
     let name = NAME_ADDRESS.replace_all(&name, "0x?");
@@ -999,6 +1004,18 @@ mod tests {
             ("___", "___"),
             ("sync.(*Mutex).Lock", "sync.(*Mutex).Lock"),
             ("evil\u{202e}name\x07", "evilname"),
+            (
+                "_RNvNtCs9ouqcdLKNTu_7mycrate6module8function",
+                "mycrate::module::function",
+            ),
+            (
+                "_ZN7mycrate6module8function17h0123456789abcdefE",
+                "mycrate::module::function",
+            ),
+            (
+                "_ZN7mycrate6module8function17h0123456789abcdefE.llvm.42",
+                "mycrate::module::function",
+            ),
         ];
         for (raw, expected) in cases {
             assert_eq!(normalise_function(raw), expected, "{raw}");

@@ -254,10 +254,31 @@ fn parse_hex(text: &str) -> Option<u64> {
     u64::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
 }
 
-/// A function name, or None for the tools' "unknown" markers.
+/// A function name, or None for the tools' "unknown" markers. Mangled Rust symbols (legacy
+/// `_ZN...17h<hash>E` and v0 `_R...`), which eu-stack and gdb print for stripped or
+/// foreign-built binaries, are demangled without their hash: `mycrate::module::function`.
 fn known_name(name: &str) -> Option<String> {
     let name = name.trim();
-    (!name.is_empty() && name != "??" && name != "<unknown>").then(|| name.to_string())
+    if name.is_empty() || name == "??" || name == "<unknown>" {
+        return None;
+    }
+    Some(demangled(name).unwrap_or_else(|| name.to_string()))
+}
+
+/// `name` demangled if it is a mangled Rust symbol, possibly after a `@plt`-style suffix cut.
+pub(crate) fn demangled(name: &str) -> Option<String> {
+    let (symbol, version) = match name.split_once('@') {
+        Some((symbol, version)) => (symbol, Some(version)),
+        None => (name, None),
+    };
+    let demangled = rustc_demangle::try_demangle(symbol).ok()?;
+    // `{:#}` leaves out the legacy hash (`::h0123...`) and v0's crate disambiguators.
+    let mut out = format!("{demangled:#}");
+    if let Some(version) = version {
+        out.push('@');
+        out.push_str(version);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -314,6 +335,42 @@ TID 19478:
         assert_eq!(odd[3].module, None);
         assert_eq!(odd[4].function, None);
         assert_eq!(odd[4].module.as_deref(), Some("/usr/lib/libfoo.so"));
+    }
+
+    #[test]
+    fn rust_symbols_are_demangled_without_their_hash() {
+        let eu = "PID 7 - process
+TID 7:
+#0  0x0000560d402fb5fc _RNvNtCs9ouqcdLKNTu_7mycrate6module8function - /tmp/x/app
+#1  0x0000560d402fb5fd _ZN7mycrate6module8function17h0123456789abcdefE - /tmp/x/app
+#2  0x0000560d402fb5fe _ZN7mycrate6module8function17h0123456789abcdefE.llvm.1234 - /tmp/x/app
+#3  0x0000560d402fb5ff _ZN3foo3barEv - /usr/lib/libfoo.so
+#4  0x0000560d402fb600 _Rnot_a_symbol - /tmp/x/app
+";
+        let threads = eu_stack(eu);
+        assert_eq!(
+            names(&threads[0]),
+            [
+                "mycrate::module::function",
+                "mycrate::module::function",
+                "mycrate::module::function",
+                "_ZN3foo3barEv",
+                "_Rnot_a_symbol"
+            ]
+        );
+        let gdb_text = "Thread 1 (Thread 0x7f (LWP 7) \"app\"):
+#0  0x0000560d402fb5fc in _RNvNtCs9ouqcdLKNTu_7mycrate6module8function ()
+#1  0x0000560d402fb5fd in _ZN7mycrate6module8function17h0123456789abcdefE () from /tmp/x/app
+#2  0x0000560d402fb5fe in pthread_cond_wait@@GLIBC_2.3.2 () from /lib/libc.so.6
+";
+        assert_eq!(
+            names(&gdb(gdb_text)[0]),
+            [
+                "mycrate::module::function",
+                "mycrate::module::function",
+                "pthread_cond_wait@@GLIBC_2.3.2"
+            ]
+        );
     }
 
     const GDB: &str = r#"[New LWP 20305]
