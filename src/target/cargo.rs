@@ -354,7 +354,7 @@ fn pick(build: &Build, name: &str, has_package: bool, report: BuildReport) -> Re
     if binary.ignored.iter().any(|test| test == name) {
         args.push("--include-ignored".into());
         notes.push(format!(
-            "{name} is marked #[ignore]; it is run all the same"
+            "{name} carries the ignore attribute; it is run all the same"
         ));
     }
     notes.push(format!("test target: {}", describe(binary)));
