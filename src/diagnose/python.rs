@@ -55,11 +55,16 @@ import sys
 
 
 def _flakehunt_arm(here):
+    # A flakehunt run under another flakehunt has both hooks on its path: the nearest one,
+    # first on the path, arms; the outer one must not take the signal over.
+    if getattr(sys, "_flakehunt_armed", False):
+        return
     try:
         import faulthandler, os
         run = os.environ.get("FLAKEHUNT_RUN", "")
         if not run.isdigit():
             return
+        sys._flakehunt_armed = True
         folder = os.path.join(here, "runs", run)
         state = {{}}
 
@@ -236,6 +241,26 @@ mod tests {
             with_hook_err.contains("ValueError: user module"),
             "{with_hook_err}"
         );
+
+        // Under a second flakehunt's hook (flakehunt run under flakehunt run), the nearer
+        // hook, first on the path, gets the dump; the outer one stays out of it.
+        let outer = PythonHook::write(&dir.path().join("outer"), 45).expect("write");
+        let outer_path = outer.python_path(None);
+        let out = Command::new(python)
+            .arg("-c")
+            .arg("import os; os.kill(os.getpid(), 45); print('alive')")
+            .env("PYTHONPATH", hook.python_path(Some(outer_path.as_os_str())))
+            .env("FLAKEHUNT_RUN", "5")
+            .output()
+            .expect("python");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
+        let dumps: Vec<_> = std::fs::read_dir(hook.run_dir(5))
+            .expect("inner run dir")
+            .collect();
+        assert_eq!(dumps.len(), 1);
+        let dump = std::fs::read_to_string(dumps[0].as_ref().expect("entry").path()).expect("dump");
+        assert!(dump.contains("most recent call first"), "{dump}");
+        assert!(!outer.run_dir(5).exists());
 
         // No run index, or no writable folder: silently nothing.
         let out = Command::new(python)
