@@ -27,7 +27,10 @@ fn stderr(output: &Output) -> String {
 fn shard(db: &Path, dir: &Path, shard: &str, extra: &[&str], actions: &[&str]) -> PathBuf {
     let number = shard.split('/').next().expect("K");
     let bundle = dir.join(format!("shard-{number}.fhb"));
+    // Outside any git work tree: the shards' provenance must not change if the project's
+    // checkout gets a commit while the test runs.
     let output = fh(db)
+        .current_dir(dir)
         .args(["run", "--quiet", "-n", RUNS, "-j", "2", "--no-history"])
         .args(["--campaign-id", "scale-test", "--shard", shard])
         .arg("--out")
