@@ -542,10 +542,10 @@ fn a_window_is_one_campaign_of_two_parts() {
             "--json",
             "--sweep",
             "sleep 0us..2ms",
-            "--steps",
+            "--points",
             "4",
         ])
-        .args(["--runs-per-step", "4", "--step", "sleep 0..1ms", "--out"])
+        .args(["--runs-per-point", "4", "--step", "sleep 0..1ms", "--out"])
         .arg(dir.path().join("out"))
         .args(["--", "sleep", "0.01"])
         .output()
